@@ -29,6 +29,7 @@ std::string test_data_dir() { return env_path("MEMSCOPE_TEST_DATA"); }
 std::string fake_nvml_library() { return env_path("MEMSCOPE_FAKE_NVML"); }
 std::string memscope_binary() { return env_path("MEMSCOPE_BIN"); }
 std::string demo_binary() { return env_path("MEMSCOPE_DEMO"); }
+std::string spawn_tree_binary() { return env_path("MEMSCOPE_SPAWN_TREE"); }
 std::string shared_dir() { return env_path("MEMSCOPE_SHARED"); }
 std::string source_dir() { return env_path("MEMSCOPE_SOURCE_DIR"); }
 
@@ -96,6 +97,63 @@ CommandResult run_command(const std::vector<std::string>& argv,
   waitpid(pid, &status, 0);
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+  return result;
+}
+
+BackgroundCommand::BackgroundCommand(const std::vector<std::string>& argv,
+                                     const std::map<std::string, std::string>& env) {
+  const std::string out_path = dir_.file("out");
+  const std::string err_path = dir_.file("err");
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork");
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    const int null_fd = open("/dev/null", O_RDONLY);
+    const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(null_fd, STDIN_FILENO);
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    for (const auto& [key, value] : env) setenv(key.c_str(), value.c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  setpgid(pid_, pid_);
+}
+
+BackgroundCommand::~BackgroundCommand() {
+  if (!reaped_ && pid_ > 0) {
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void BackgroundCommand::signal(int signal_number) const { kill(pid_, signal_number); }
+void BackgroundCommand::signal_group(int signal_number) const { kill(-pid_, signal_number); }
+
+CommandResult BackgroundCommand::wait(double timeout_seconds) {
+  CommandResult result;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<long long>(timeout_seconds * 1000));
+  int status = 0;
+  while (true) {
+    const pid_t done = waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    usleep(20000);
+  }
+  reaped_ = true;
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
+  result.out = read_file(dir_.file("out"));
+  result.err = read_file(dir_.file("err"));
   return result;
 }
 

@@ -12,6 +12,7 @@ std::string test_data_dir();      // tests/data
 std::string fake_nvml_library();  // built fake libnvidia-ml
 std::string memscope_binary();    // built memscope
 std::string demo_binary();        // built memscope_demo
+std::string spawn_tree_binary();  // built memscope_spawn_tree
 std::string shared_dir();         // ../shared beside the checkout
 std::string source_dir();         // the repository root
 
@@ -40,6 +41,25 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::map<std::string, std::string>& env = {},
                           double timeout_seconds = 60);
+
+// A command running in the background in its own process group, output captured to files.
+class BackgroundCommand {
+ public:
+  BackgroundCommand(const std::vector<std::string>& argv,
+                    const std::map<std::string, std::string>& env = {});
+  ~BackgroundCommand();  // kills the whole group if still running
+  BackgroundCommand(const BackgroundCommand&) = delete;
+  BackgroundCommand& operator=(const BackgroundCommand&) = delete;
+  int pid() const { return pid_; }
+  void signal(int signal_number) const;        // to the process only
+  void signal_group(int signal_number) const;  // to its whole process group
+  CommandResult wait(double timeout_seconds = 60);
+
+ private:
+  TempDir dir_;
+  int pid_ = -1;
+  bool reaped_ = false;
+};
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);

@@ -1,1 +1,80 @@
-int main() { return 0; }
+// memscope: one binary, a table of subcommands (see options.hpp), each in its own cmd_*.cpp.
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "cli/exit_codes.hpp"
+#include "cli/options.hpp"
+#include "core/log.hpp"
+
+namespace memscope::cli {
+
+const std::vector<Subcommand>& subcommands() {
+  static const std::vector<Subcommand> table = {
+      {"run", "Launch a command, record its process tree and the GPUs, report at the end",
+       attach_run},
+      {"profile", "Sample GPUs and host for a while; JSON report, peaks, charts", attach_profile},
+      {"report", "Render a recorded session: summary, --html, --json, --csv", attach_report},
+  };
+  return table;
+}
+
+namespace {
+
+int main_impl(int argc, char** argv) {
+  GlobalOptions global;
+  CLI::App app{"memscope: where a training job's memory goes (host RAM and NVIDIA GPUs), and "
+               "warnings before it runs out.",
+               "memscope"};
+  app.footer(kExitStatusHelp);
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "memscope 0.1.0");
+  app.add_option("--nvml-library", global.nvml_library,
+                 "NVML library to load (default: $MEMSCOPE_NVML_LIBRARY, else libnvidia-ml.so.1)");
+  app.add_option("--proc-root", global.proc_root, "Where procfs is mounted")->capture_default_str();
+  app.add_option("--sys-root", global.sys_root, "Where sysfs is mounted")->capture_default_str();
+  app.add_flag("-v,--verbose", global.verbose, "More detail on stderr");
+  app.add_flag("-q,--quiet", global.quiet, "Only errors on stderr");
+
+  std::map<CLI::App*, Runner> runners;
+  for (const auto& command : subcommands()) {
+    CLI::App* sub = app.add_subcommand(command.name, command.help);
+    sub->footer(kExitStatusHelp);
+    runners[sub] = command.attach(*sub, global);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::CallForVersion&) {
+    std::cout << "memscope 0.1.0\n";
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "memscope: " << e.what() << "\n";
+    std::cerr << "Run 'memscope --help' or 'memscope SUBCOMMAND --help' for usage.\n";
+    return kExitUsage;
+  }
+  if (global.verbose) log::set_level(log::Level::kDebug);
+  if (global.quiet) log::set_level(log::Level::kError);
+  for (auto& [sub, runner] : runners) {
+    if (sub->parsed()) return runner();
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace memscope::cli
+
+int main(int argc, char** argv) {
+  try {
+    return memscope::cli::main_impl(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "memscope: internal error: %s\n", e.what());
+    return memscope::cli::kExitFailure;
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages memscope needs that are missing, and nothing else. Idempotent:
+# with everything present it only checks (a second or so). Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ clang-14 pkg-config
+  libcli11-dev nlohmann-json3-dev libfmt-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libjs-dygraphs            # embedded into HTML reports
+  # run time (optional): static charts for `profile --plot FILE.svg|png`
+  gnuplot-nox
+  # tests and benchmarks
+  python3 python3-torch python3-psutil sqlite3 chromium
+  librust-nvml-wrapper-sys-dev   # NVIDIA-header-generated layouts our NVML structs are checked against
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,255 @@
+// memscope run [options] -- CMD ARGS...
+// Starts CMD with inherited stdio, samples its process tree and the GPUs every --interval,
+// records everything to a session file, prints a summary at the end and exits with CMD's status.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+#include "analyze/peaks.hpp"
+#include "cli/common.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/options.hpp"
+#include "cli/session_outputs.hpp"
+#include "core/log.hpp"
+#include "core/units.hpp"
+#include "report/summary_table.hpp"
+#include "store/session_writer.hpp"
+
+namespace memscope::cli {
+namespace {
+
+struct RunOptions {
+  double interval_seconds = 1.0;
+  std::string output;
+  std::vector<int> devices;
+  bool no_gpu = false;
+  SessionOutputs outputs;
+  std::vector<std::string> command;
+};
+
+std::string default_session_path() {
+  const int64_t now = RecordingClock::unix_ms() / 1000;
+  const auto seconds = static_cast<time_t>(now);
+  std::tm tm{};
+  localtime_r(&seconds, &tm);
+  return fmt::format("memscope-run-{:04}{:02}{:02}-{:02}{:02}{:02}.db", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string hostname() {
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  return name;
+}
+
+// Forks and execs the command. The child restores the signal mask memscope blocked, and an
+// exec failure comes back through a close-on-exec pipe as an errno.
+struct Launch {
+  pid_t pid = -1;
+  int exec_errno = 0;
+};
+
+Launch launch(const std::vector<std::string>& command, const sigset_t& child_mask) {
+  int report_pipe[2];
+  Launch result;
+  if (pipe2(report_pipe, O_CLOEXEC) != 0) {
+    result.exec_errno = errno;
+    return result;
+  }
+  std::vector<char*> argv;
+  argv.reserve(command.size() + 1);
+  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(report_pipe[0]);
+    sigprocmask(SIG_SETMASK, &child_mask, nullptr);
+    execvp(argv[0], argv.data());
+    const int error = errno;
+    ssize_t ignored = write(report_pipe[1], &error, sizeof error);
+    (void)ignored;
+    _exit(kExitNotFound);
+  }
+  close(report_pipe[1]);
+  if (pid < 0) {
+    result.exec_errno = errno;
+    close(report_pipe[0]);
+    return result;
+  }
+  result.pid = pid;
+  int error = 0;
+  if (read(report_pipe[0], &error, sizeof error) == static_cast<ssize_t>(sizeof error)) {
+    result.exec_errno = error;
+    waitpid(pid, nullptr, 0);
+  }
+  close(report_pipe[0]);
+  return result;
+}
+
+// The kernel's OOM-kill counters: /proc/vmstat oom_kill and the cgroup's memory.events.
+uint64_t oom_kills(const SystemSample& system) {
+  return system.vmstat.oom_kill + (system.cgroup ? system.cgroup->oom_kill_events : 0);
+}
+
+std::string describe_signal(int signal_number) {
+  const char* name = sigabbrev_np(signal_number);
+  return name ? fmt::format("signal {} (SIG{})", signal_number, name)
+              : fmt::format("signal {}", signal_number);
+}
+
+int run_command(const GlobalOptions& global, const RunOptions& options) {
+  if (options.command.empty()) {
+    std::cerr << "memscope run: no command given (usage: memscope run [options] -- CMD ARGS...)\n";
+    return kExitUsage;
+  }
+  if (!(options.interval_seconds >= 0.1)) {
+    std::cerr << fmt::format("memscope run: --interval must be at least 0.1 seconds (got {})\n",
+                             options.interval_seconds);
+    return kExitUsage;
+  }
+  const std::string session_path = options.output.empty() ? default_session_path() : options.output;
+  if (Status writable = options.outputs.check(); !writable) {
+    std::cerr << "memscope run: " << writable.message() << "\n";
+    return kExitUsage;
+  }
+
+  SamplerOptions sampler_opts = sampler_options(global);
+  sampler_opts.use_gpus = !options.no_gpu;
+  sampler_opts.devices = options.devices;
+  auto sampler = Sampler::create(sampler_opts);
+  if (!sampler) {
+    std::cerr << "memscope run: " << sampler.message() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& note : (*sampler)->notes()) log::info("{}", note);
+
+  RecordingInfo info;
+  info.command = options.command;
+  info.hostname = hostname();
+  info.memscope_version = "0.1.0";
+  info.interval_seconds = options.interval_seconds;
+  info.device_filter = options.devices;
+  info.start_unix_ms = RecordingClock::unix_ms();
+  auto writer = store::SessionWriter::create(session_path, info, /*overwrite=*/true);
+  if (!writer) {
+    std::cerr << "memscope run: " << writer.message() << "\n";
+    return kExitUsage;
+  }
+
+  SignalWatcher signals({SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT});
+  RecordingClock clock;
+  (*sampler)->set_scope(0, 0);
+  const uint64_t oom_kills_before = oom_kills((*sampler)->sample(0, RecordingClock::unix_ms()).system);
+
+  const Launch child = launch(options.command, signals.previous_mask());
+  if (child.pid < 0 || child.exec_errno != 0) {
+    const int error = child.exec_errno;
+    writer->finish(info).ok();  // nothing ran; the file says so
+    unlink(session_path.c_str());
+    std::cerr << fmt::format("memscope run: cannot run '{}': {}\n", options.command[0],
+                             error == ENOENT ? "command not found" : std::strerror(error));
+    return error == ENOENT ? kExitNotFound : kExitNotExecutable;
+  }
+  info.root_pid = child.pid;
+  (*sampler)->set_scope(child.pid, child.pid);
+  log::debug("started '{}' as pid {}", options.command[0], child.pid);
+  writer->add_event({clock.seconds(), "start", fmt::format("pid {}", child.pid)}).ok();
+
+  analyze::PeakTracker peaks;
+  int wait_status = 0;
+  bool exited = false;
+  double next_sample = 0;
+  Status record_status;
+  while (!exited) {
+    const double now = clock.seconds();
+    if (now >= next_sample) {
+      Sample sample = (*sampler)->sample(now, RecordingClock::unix_ms());
+      peaks.add(sample);
+      if (record_status.ok()) {
+        record_status = writer->append(sample);
+        if (!record_status) log::error("recording stopped: {}", record_status.message());
+      }
+      next_sample += options.interval_seconds;
+      if (next_sample < now) next_sample = now + options.interval_seconds;  // fell behind
+    }
+    const auto received = signals.wait(next_sample - clock.seconds());
+    if (received && received->signal != SIGCHLD) {
+      // Ctrl-C reaches the whole foreground process group, the command included; only a
+      // signal sent to memscope alone (kill, a scheduler) is passed on.
+      const bool forward = !received->from_terminal;
+      if (forward) kill(child.pid, received->signal);
+      writer
+          ->add_event({clock.seconds(), "signal",
+                       fmt::format("{} {}", describe_signal(received->signal),
+                                   forward ? "forwarded to the command" : "from the terminal")})
+          .ok();
+    }
+    // Reap the command if it ended (SIGCHLD may be coalesced, so always check).
+    const pid_t reaped = waitpid(child.pid, &wait_status, WNOHANG);
+    if (reaped == child.pid) exited = true;
+  }
+  const double end_seconds = clock.seconds();
+
+  info.end_unix_ms = RecordingClock::unix_ms();
+  int exit_status = kExitFailure;
+  if (WIFEXITED(wait_status)) {
+    info.exit_code = WEXITSTATUS(wait_status);
+    info.outcome = fmt::format("exited with status {}", *info.exit_code);
+    exit_status = *info.exit_code;
+  } else if (WIFSIGNALED(wait_status)) {
+    const int signal_number = WTERMSIG(wait_status);
+    info.term_signal = signal_number;
+    exit_status = 128 + signal_number;
+    const SystemSample after = (*sampler)->sample(end_seconds, RecordingClock::unix_ms()).system;
+    if (signal_number == SIGKILL && oom_kills(after) > oom_kills_before) {
+      info.oom_killed = true;
+      info.outcome = "killed by the kernel OOM killer (SIGKILL while the oom_kill counter rose)";
+      writer->add_event({end_seconds, "oom-kill", info.outcome}).ok();
+    } else {
+      info.outcome = fmt::format("killed by {}", describe_signal(signal_number));
+    }
+  }
+  writer->add_event({end_seconds, "exit", info.outcome}).ok();
+  const uint64_t own_rss = own_peak_rss_bytes();
+  writer->add_event({end_seconds, "memscope-rss", fmt::format("{}", own_rss)}).ok();
+  if (Status finished = writer->finish(info); !finished) {
+    log::error("could not complete the session file: {}", finished.message());
+  }
+
+  const analyze::PeakSummary summary = peaks.summary();
+  std::cerr << "\n" << report::render_summary(summary, info);
+  std::cerr << fmt::format("memscope itself: peak RSS {}. Session: {}\n", format_bytes(own_rss),
+                           session_path);
+  if (Status rendered = options.outputs.write_from_session(session_path); !rendered) {
+    std::cerr << "memscope run: " << rendered.message() << "\n";
+    if (exit_status == 0) exit_status = kExitFailure;
+  }
+  if (!record_status) return exit_status == 0 ? kExitFailure : exit_status;
+  return exit_status;
+}
+
+}  // namespace
+
+Runner attach_run(CLI::App& sub, const GlobalOptions& global) {
+  auto options = std::make_shared<RunOptions>();
+  sub.add_option("-i,--interval", options->interval_seconds,
+                 "Seconds between samples (at least 0.1)")
+      ->capture_default_str();
+  sub.add_option("-o,--output", options->output,
+                 "Session file to record to (default: memscope-run-DATE-TIME.db)");
+  sub.add_option("-d,--devices", options->devices, "GPU indices to sample (default: all)");
+  sub.add_flag("--no-gpu", options->no_gpu, "Do not load NVML; host only");
+  options->outputs.add_flags(sub);
+  sub.add_option("command", options->command, "The command to run, after --")->required();
+  sub.positionals_at_end(true);
+  return [&global, options]() { return run_command(global, *options); };
+}
+
+}  // namespace memscope::cli

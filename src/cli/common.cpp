@@ -1,0 +1,108 @@
+#include "cli/common.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace memscope::cli {
+
+Status check_writable(const std::string& path) {
+  if (path.empty()) return make_error("the output path is empty");
+  const bool existed = access(path.c_str(), F_OK) == 0;
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+  close(fd);
+  if (!existed) unlink(path.c_str());
+  return {};
+}
+
+namespace {
+int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
+RecordingClock::RecordingClock() : start_ns_(monotonic_ns()) {}
+
+double RecordingClock::seconds() const {
+  return static_cast<double>(monotonic_ns() - start_ns_) / 1e9;
+}
+
+int64_t RecordingClock::unix_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+SignalWatcher::SignalWatcher(std::initializer_list<int> signals) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int signal_number : signals) sigaddset(&mask, signal_number);
+  sigprocmask(SIG_BLOCK, &mask, &previous_);
+  fd_ = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+SignalWatcher::~SignalWatcher() {
+  if (fd_ >= 0) close(fd_);
+  sigprocmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+std::optional<SignalWatcher::Received> SignalWatcher::wait(double timeout_seconds) {
+  if (fd_ < 0) return std::nullopt;
+  pollfd descriptor{fd_, POLLIN, 0};
+  const int timeout_ms =
+      timeout_seconds <= 0 ? 0 : static_cast<int>(std::ceil(timeout_seconds * 1000.0));
+  if (poll(&descriptor, 1, timeout_ms) <= 0) return std::nullopt;
+  signalfd_siginfo info{};
+  if (read(fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return std::nullopt;
+  Received received;
+  received.signal = static_cast<int>(info.ssi_signo);
+  received.from_terminal = info.ssi_code == SI_KERNEL;
+  received.sender_pid = static_cast<int>(info.ssi_pid);
+  return received;
+}
+
+uint64_t own_peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream fields(line.substr(6));
+      uint64_t kib = 0;
+      fields >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+SamplerOptions sampler_options(const GlobalOptions& global) {
+  SamplerOptions options;
+  options.roots.proc = global.proc_root;
+  options.roots.sys = global.sys_root;
+  options.nvml_library = global.nvml_library;
+  return options;
+}
+
+Status write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+  out << text;
+  out.close();
+  if (!out) return make_error(fmt::format("cannot write '{}': write failed", path));
+  return {};
+}
+
+}  // namespace memscope::cli

@@ -1,0 +1,65 @@
+// Small pieces the subcommands share: output checks, clocks, signals.
+#pragma once
+
+#include <signal.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+
+#include "cli/options.hpp"
+#include "collect/sampler.hpp"
+#include "core/result.hpp"
+
+namespace memscope::cli {
+
+// Checks that `path` can be written (creating it if needed, removing it again if it did not
+// exist) so a bad --output fails before any sampling, not after an hour of it.
+Status check_writable(const std::string& path);
+
+// Seconds since construction on the monotonic clock, plus wall-clock milliseconds.
+class RecordingClock {
+ public:
+  RecordingClock();
+  double seconds() const;
+  static int64_t unix_ms();
+
+ private:
+  int64_t start_ns_;
+};
+
+// Blocks the given signals and delivers them through a signalfd, so the sampling loop can wait
+// for "next sample due" or "a signal arrived" in one poll. Restores the mask when destroyed.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::initializer_list<int> signals);
+  ~SignalWatcher();
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+  struct Received {
+    int signal = 0;
+    bool from_terminal = false;  // sent by the kernel (e.g. Ctrl-C), not by kill(2)
+    int sender_pid = 0;
+  };
+  // Waits up to timeout_seconds; nothing when it timed out.
+  std::optional<Received> wait(double timeout_seconds);
+  // The signal mask in force before this watcher, for a child to restore before exec.
+  const sigset_t& previous_mask() const { return previous_; }
+
+ private:
+  int fd_ = -1;
+  sigset_t previous_{};
+};
+
+// memscope's own peak resident set (VmHWM), for the "memscope itself" line.
+uint64_t own_peak_rss_bytes();
+
+// SamplerOptions from the global flags.
+SamplerOptions sampler_options(const GlobalOptions& global);
+
+// Writes text to a file, replacing it; an error names the path.
+Status write_text_file(const std::string& path, const std::string& text);
+
+}  // namespace memscope::cli

@@ -1,0 +1,24 @@
+// memscope's documented exit statuses (README "Exit status", `memscope --help`).
+#pragma once
+
+namespace memscope::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;     // a runtime failure: could not write a report, sampling failed
+constexpr int kExitUsage = 2;       // bad command line: unknown flag/subcommand, bad value
+constexpr int kExitBadInput = 3;    // an input file is not ours, damaged, or from a newer memscope
+constexpr int kExitNotExecutable = 126;  // run: the command exists but cannot be executed
+constexpr int kExitNotFound = 127;       // run: the command does not exist
+// run: otherwise the command's own exit status, or 128 + signal number when it died of a signal.
+
+inline constexpr const char* kExitStatusHelp =
+    "EXIT STATUS\n"
+    "  0    success\n"
+    "  1    runtime failure (e.g. a report could not be written)\n"
+    "  2    usage error: unknown subcommand or flag, invalid value, device that does not exist,\n"
+    "       output path that cannot be written (checked before sampling starts)\n"
+    "  3    bad input file: not a memscope session, damaged, or written by a newer memscope\n"
+    "  run: the command's exit status; 128+N when it died of signal N (137 when the kernel OOM\n"
+    "       killer killed it); 127 when the command does not exist; 126 when it cannot be run\n";
+
+}  // namespace memscope::cli
