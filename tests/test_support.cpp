@@ -17,21 +17,20 @@
 namespace memscope::testing {
 namespace {
 
-std::string env_path(const char* name) {
+std::string env_path(const char* name, const char* built_in) {
   const char* value = std::getenv(name);
-  if (value == nullptr) throw std::runtime_error(std::string(name) + " is not set: run tests through ctest");
-  return value;
+  return value != nullptr ? value : built_in;
 }
 
 }  // namespace
 
-std::string test_data_dir() { return env_path("MEMSCOPE_TEST_DATA"); }
-std::string fake_nvml_library() { return env_path("MEMSCOPE_FAKE_NVML"); }
-std::string memscope_binary() { return env_path("MEMSCOPE_BIN"); }
-std::string demo_binary() { return env_path("MEMSCOPE_DEMO"); }
-std::string spawn_tree_binary() { return env_path("MEMSCOPE_SPAWN_TREE"); }
-std::string shared_dir() { return env_path("MEMSCOPE_SHARED"); }
-std::string source_dir() { return env_path("MEMSCOPE_SOURCE_DIR"); }
+std::string test_data_dir() { return env_path("MEMSCOPE_TEST_DATA", MEMSCOPE_TEST_DATA_DEFAULT); }
+std::string fake_nvml_library() { return env_path("MEMSCOPE_FAKE_NVML", MEMSCOPE_FAKE_NVML_DEFAULT); }
+std::string memscope_binary() { return env_path("MEMSCOPE_BIN", MEMSCOPE_BIN_DEFAULT); }
+std::string demo_binary() { return env_path("MEMSCOPE_DEMO", MEMSCOPE_DEMO_DEFAULT); }
+std::string spawn_tree_binary() { return env_path("MEMSCOPE_SPAWN_TREE", MEMSCOPE_SPAWN_TREE_DEFAULT); }
+std::string shared_dir() { return env_path("MEMSCOPE_SHARED", MEMSCOPE_SHARED_DEFAULT); }
+std::string source_dir() { return env_path("MEMSCOPE_SOURCE_DIR", MEMSCOPE_SOURCE_DIR_DEFAULT); }
 
 TempDir::TempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "memscope-test-XXXXXX").string();

@@ -1,10 +1,10 @@
 #include "collect/nvml/nvml_collector.hpp"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <cstdlib>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "core/log.hpp"
 
@@ -106,8 +106,8 @@ DeviceSample NvmlCollector::read_device(int index) {
   sample.index = index;
   if (index < 0 || index >= device_count_) {
     sample.ok = false;
-    sample.errors.push_back(fmt::format("no device with index {} ({} present)", index,
-                                        device_count_));
+    sample.errors.push_back(
+        fmt::format("no device with index {} ({} present)", index, device_count_));
     return sample;
   }
   DeviceCache& cache = devices_[static_cast<size_t>(index)];
@@ -146,8 +146,10 @@ bool NvmlCollector::read_memory(DeviceCache& cache, DeviceSample& sample) {
       return true;
     }
     if (!worth_older_version(rc)) return record_error(cache, sample, "memory", rc);
-    log::debug("NVML device {}: nvmlDeviceGetMemoryInfo_v2: {}; using v1, whose used memory "
-               "includes reserved memory", sample.index, library_.error_text(rc));
+    log::debug(
+        "NVML device {}: nvmlDeviceGetMemoryInfo_v2: {}; using v1, whose used memory "
+        "includes reserved memory",
+        sample.index, library_.error_text(rc));
     cache.memory_v1_only = true;
   }
   nvmlMemory_t memory{};

@@ -1,10 +1,9 @@
 #include "collect/nvml/nvml_library.hpp"
 
 #include <dlfcn.h>
+#include <fmt/format.h>
 
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace memscope::nvml {
 namespace {
