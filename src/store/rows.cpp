@@ -16,8 +16,7 @@ void bind_strings(sqlite::Binder& bind, const std::vector<std::string>& strings)
   }
 }
 
-Status read_strings(sqlite::Columns& columns, std::vector<std::string>& strings,
-                    const char* what) {
+Status read_strings(sqlite::Columns& columns, std::vector<std::string>& strings, const char* what) {
   strings.clear();
   if (columns.next_is_null()) {
     columns.skip();

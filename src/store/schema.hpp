@@ -21,14 +21,15 @@ constexpr const char* kFormatName = "memscope-session";
 
 // What the first bytes of a file say it is, before SQLite is asked.
 enum class FileKind {
-  kMissing,      // no such file
+  kMissing,  // stat failed: no such file, or a path through a non-directory
   kDirectory,
-  kNotRegular,   // device, FIFO, socket
-  kEmpty,        // zero bytes
-  kNotSqlite,    // does not start with SQLite's magic
-  kTruncated,    // SQLite, but shorter than its own header says
+  kNotRegular,     // device, FIFO, socket
+  kUnreadable,     // exists, but open(2) failed
+  kEmpty,          // zero bytes
+  kNotSqlite,      // does not start with SQLite's magic
+  kTruncated,      // SQLite, but shorter than its own header says
   kForeignSqlite,  // SQLite with another program's application_id in its header
-  kSession,      // SQLite with memscope's application_id
+  kSession,        // SQLite with memscope's application_id
 };
 
 struct FileCheck {

@@ -63,6 +63,17 @@ Result<int64_t> Database::query_int(const char* sql) {
   return statement->column_int(0);
 }
 
+Result<std::string> Database::query_text(const char* sql) {
+  auto statement = prepare(sql);
+  if (!statement) return statement.error();
+  auto row = statement->step();
+  if (!row) return row.error();
+  if (!*row) return make_error(std::string("no result from ") + sql);
+  return std::string(statement->column_text(0));
+}
+
+int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(handle_); }
+
 std::string Database::last_error() const {
   return handle_ != nullptr ? sqlite3_errmsg(handle_) : "database is closed";
 }
@@ -103,8 +114,10 @@ void Statement::bind(int index, double value) {
 }
 
 void Statement::bind(int index, std::string_view text) {
-  const int code = sqlite3_bind_text64(handle_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                                       SQLITE_UTF8);
+  // A null data pointer would bind NULL; an empty string is not NULL.
+  const char* data = text.data() != nullptr ? text.data() : "";
+  const int code =
+      sqlite3_bind_text64(handle_, index, data, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (code != SQLITE_OK && bind_error_ == 0) bind_error_ = code;
 }
 

@@ -46,6 +46,9 @@ class Database {
   std::string last_error() const;
   int last_error_code() const;
   bool in_transaction() const;
+  int64_t last_insert_rowid() const;
+  // The first column of the first row of `sql`, as text (PRAGMA journal_mode).
+  Result<std::string> query_text(const char* sql);
   void close();
 
  private:
@@ -104,7 +107,7 @@ class Statement {
   int bind_error_ = 0;
 };
 
-// Binds parameters in order: Binder(statement)(a)(b)(c) binds ?1, ?2, ?3.
+// Binds parameters in order: `Binder bind(statement); bind(a)(b)(c);` binds ?1, ?2, ?3.
 class Binder {
  public:
   explicit Binder(Statement& statement) : statement_(statement) {}
