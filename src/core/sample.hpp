@@ -49,7 +49,7 @@ struct CgroupMemory {
   uint64_t usage_bytes = 0;              // memory.current (v2) / memory.usage_in_bytes (v1)
   std::optional<uint64_t> limit_bytes;   // tightest memory.max / limit_in_bytes up the tree
   std::string limit_path;                // the cgroup whose limit that is
-  uint64_t oom_events = 0;               // memory.events "oom" (v2) / failcnt-ish (v1 under_oom)
+  uint64_t oom_events = 0;               // memory.events "oom" (v2) / memory.failcnt: times usage hit the limit (v1)
   uint64_t oom_kill_events = 0;          // memory.events "oom_kill" (v2) / memory.oom_control (v1)
   uint64_t swap_usage_bytes = 0;         // memory.swap.current (v2) where present
 };
@@ -63,7 +63,7 @@ struct SystemSample {
   uint64_t limit_bytes = 0;         // tightest of cgroup limit and MemTotal
   std::string limit_source;         // "cgroup:/path" or "MemTotal"
   uint64_t used_bytes = 0;          // against limit: cgroup usage, or MemTotal - MemAvailable
-  std::vector<std::string> notes;   // degradations, e.g. "/proc/pressure/memory unavailable"
+  std::vector<std::string> notes;   // degradations, e.g. "memory pressure (PSI) unavailable"
 };
 
 // One process at one instant.

@@ -13,7 +13,7 @@ namespace memscope::procfs {
 // The fields of /proc/PID/stat memscope uses.
 struct PidStat {
   int pid = 0;
-  std::string comm;               // may hold spaces and ')'
+  std::string comm;  // may hold spaces and ')'
   char state = '?';
   int ppid = 0;
   uint64_t flags = 0;             // field 9, PF_* bits
