@@ -52,8 +52,9 @@ TEST(DownsampledSeries, StaysBoundedAndKeepsPeaksAndTroughs) {
   // The spike's time moves by at most one bucket's width.
   const double bucket_seconds = static_cast<double>(recorder.rows_per_bucket()) * 0.01;
   EXPECT_NEAR(max_t, 543.21, bucket_seconds);
-  EXPECT_TRUE(std::is_sorted(rows.begin(), rows.end(),
-                             [](const auto& a, const auto& b) { return a.t_seconds < b.t_seconds; }));
+  EXPECT_TRUE(std::is_sorted(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.t_seconds < b.t_seconds;
+  }));
 }
 
 TEST(DownsampledSeries, SeriesAddedLaterAreMissingBefore) {

@@ -102,7 +102,8 @@ void PeakTracker::add_device(const DeviceSample& device, double t) {
     const double busy = *device.utilization_percent;
     state.gpu_utilization_sum += busy;
     ++state.gpu_utilization_count;
-    peaks.max_gpu_utilization_percent = std::max(peaks.max_gpu_utilization_percent.value_or(0), busy);
+    peaks.max_gpu_utilization_percent =
+        std::max(peaks.max_gpu_utilization_percent.value_or(0), busy);
   }
   for (GpuProcessPeak& process : peaks.processes) process.last_used_bytes = 0;
   for (const GpuProcess& process : device.processes) {
@@ -125,9 +126,9 @@ void PeakTracker::add_host(const SystemSample& system, double t) {
   host.mem_total_bytes = system.meminfo.total_bytes;
   const MemInfo& meminfo = system.meminfo;
   host.peak_swap_used.offer(meminfo.swap_total_bytes > meminfo.swap_free_bytes
-                           ? meminfo.swap_total_bytes - meminfo.swap_free_bytes
-                           : 0,
-                       t);
+                                ? meminfo.swap_total_bytes - meminfo.swap_free_bytes
+                                : 0,
+                            t);
   if (system.pressure.available) {
     host.pressure_available = true;
     host.max_some_avg10 = std::max(host.max_some_avg10, system.pressure.some.avg10);
@@ -145,7 +146,8 @@ void PeakTracker::add_host(const SystemSample& system, double t) {
     host.has_cgroup = true;
     const uint64_t kills = system.cgroup->oom_kill_events;
     if (!first_cgroup_oom_kill_) first_cgroup_oom_kill_ = kills;
-    if (kills >= *first_cgroup_oom_kill_) host.cgroup_oom_kill_delta = kills - *first_cgroup_oom_kill_;
+    if (kills >= *first_cgroup_oom_kill_)
+      host.cgroup_oom_kill_delta = kills - *first_cgroup_oom_kill_;
   }
 }
 
@@ -205,7 +207,8 @@ std::vector<TreeEntry> tree_order(const std::vector<ProcessPeaks>& processes) {
 
   std::vector<std::vector<size_t>> children(count);
   std::vector<size_t> roots;
-  for (size_t i = 0; i < count; ++i) (parent[i] == kNone ? roots : children[parent[i]]).push_back(i);
+  for (size_t i = 0; i < count; ++i)
+    (parent[i] == kNone ? roots : children[parent[i]]).push_back(i);
   const auto earlier = [&](size_t a, size_t b) {
     const ProcessPeaks& pa = processes[a];
     const ProcessPeaks& pb = processes[b];
@@ -229,7 +232,8 @@ std::vector<TreeEntry> tree_order(const std::vector<ProcessPeaks>& processes) {
       visited[entry.index] = true;
       order.push_back(entry);
       const auto& kids = children[entry.index];
-      for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.push_back({*it, entry.depth + 1});
+      for (auto it = kids.rbegin(); it != kids.rend(); ++it)
+        stack.push_back({*it, entry.depth + 1});
     }
   };
   for (size_t root : roots) walk(root);

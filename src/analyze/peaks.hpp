@@ -84,28 +84,28 @@ struct DevicePeaks {
   int index = 0;
   std::string name;
   std::string uuid;
-  std::string memory_api;               // "v2" or "v1", from the last readable sample
+  std::string memory_api;  // "v2" or "v1", from the last readable sample
   uint64_t total_bytes = 0;
   Peak peak_used;
-  Peak peak_reserved;                    // seen only when the driver reports it (v2)
+  Peak peak_reserved;  // seen only when the driver reports it (v2)
   bool has_reserved = false;
-  double avg_memory_percent = 0;         // used / total, averaged over readable samples
+  double avg_memory_percent = 0;  // used / total, averaged over readable samples
   double max_memory_percent = 0;
   std::optional<double> avg_gpu_utilization_percent;  // NVML "GPU busy"
   std::optional<double> max_gpu_utilization_percent;
-  size_t sample_count = 0;               // samples in which the device appeared
-  size_t unreadable_count = 0;           // of those, samples where it could not be read (!ok)
+  size_t sample_count = 0;      // samples in which the device appeared
+  size_t unreadable_count = 0;  // of those, samples where it could not be read (!ok)
   DeviceSample last;
   std::vector<GpuProcessPeak> processes;  // in order of first appearance
 };
 
 struct HostPeaks {
-  Peak peak_used;                  // against the limit (cgroup usage or MemTotal - MemAvailable)
+  Peak peak_used;  // against the limit (cgroup usage or MemTotal - MemAvailable)
   uint64_t limit_at_peak_bytes = 0;
-  uint64_t limit_bytes = 0;        // as in the last sample
-  std::string limit_source;        // "cgroup:/path" or "MemTotal"
+  uint64_t limit_bytes = 0;  // as in the last sample
+  std::string limit_source;  // "cgroup:/path" or "MemTotal"
   uint64_t mem_total_bytes = 0;
-  Peak peak_swap_used;             // SwapTotal - SwapFree
+  Peak peak_swap_used;  // SwapTotal - SwapFree
   bool pressure_available = false;
   double max_some_avg10 = 0;
   double max_full_avg10 = 0;
@@ -119,12 +119,12 @@ struct PeakSummary {
   size_t sample_count = 0;
   double first_t_seconds = 0;
   double last_t_seconds = 0;
-  double duration_seconds = 0;     // last_t_seconds - first_t_seconds
+  double duration_seconds = 0;  // last_t_seconds - first_t_seconds
   int64_t first_unix_ms = 0;
   int64_t last_unix_ms = 0;
   std::vector<ProcessPeaks> processes;  // in order of first appearance
   TreePeaks tree;
-  std::vector<DevicePeaks> devices;     // by index
+  std::vector<DevicePeaks> devices;  // by index
   HostPeaks host;
 
   // The process with this pid alive at t_seconds (or the last one with that pid); nullptr if none.

@@ -1,5 +1,6 @@
 #include "analyze/peaks.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/units.hpp"
@@ -12,7 +13,7 @@ ProcessSample process(int pid, int ppid, uint64_t rss_mib, uint64_t uss_mib,
   ProcessSample p;
   p.pid = pid;
   p.ppid = ppid;
-  p.comm = "proc" + std::to_string(pid);
+  p.comm = fmt::format("proc{}", pid);
   p.start_time_ticks = start_time;
   p.rss_bytes = rss_mib * kMiB;
   p.pss_bytes = (rss_mib + uss_mib) / 2 * kMiB;
@@ -36,7 +37,7 @@ DeviceSample device(int index, uint64_t used_mib, unsigned busy,
   DeviceSample d;
   d.index = index;
   d.name = "Fake GPU";
-  d.uuid = "GPU-" + std::to_string(index);
+  d.uuid = fmt::format("GPU-{}", index);
   d.total_bytes = 1024 * kMiB;
   d.used_bytes = used_mib * kMiB;
   d.free_bytes = d.total_bytes - d.used_bytes;

@@ -1,5 +1,6 @@
 #include "analyze/time_series.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +13,7 @@ namespace {
 ProcessSample process(int pid, uint64_t uss_mib) {
   ProcessSample p;
   p.pid = pid;
-  p.comm = "p" + std::to_string(pid);
+  p.comm = fmt::format("p{}", pid);
   p.start_time_ticks = 7;
   p.rss_bytes = 2 * uss_mib * kMiB;
   p.pss_bytes = uss_mib * kMiB + kMiB;

@@ -108,7 +108,7 @@ int profile(const GlobalOptions& global, const ProfileOptions& options) {
   const analyze::PeakSummary summary = peaks.summary();
   nlohmann::json document = report::profile_json(summary, last, info);
   for (const auto& note : (*sampler)->notes()) document["notes"].push_back(note);
-  if (Status written = write_text_file(options.output, document.dump(2) + "\n"); !written) {
+  if (Status written = write_text_file(options.output, document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"); !written) {
     std::cerr << "memscope profile: " << written.message() << "\n";
     return kExitFailure;
   }
