@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  cmake ninja-build g++ clang-14 pkg-config
+  cmake ninja-build g++ clang-14 clang-tidy-14 pkg-config
   libcli11-dev nlohmann-json3-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libjs-dygraphs            # embedded into HTML reports

@@ -12,6 +12,10 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs"
 
+echo "== clang-tidy (.clang-tidy: its checks are errors)"
+find src -name '*.cpp' ! -name '*_test.cpp' -print0 |
+  xargs -0 -P "$jobs" -n 8 clang-tidy-14 -p build/release --quiet
+
 echo "== clang 14 build + unit tests"
 cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs"

@@ -145,8 +145,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
 
   SignalWatcher signals({SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT});
   RecordingClock clock;
-  (*sampler)->set_scope(0, 0);
-  const uint64_t oom_kills_before = oom_kills((*sampler)->sample(0, RecordingClock::unix_ms()).system);
+  const uint64_t oom_kills_before = oom_kills((*sampler)->sample_system(0));
 
   const Launch child = launch(options.command, signals.previous_mask());
   if (child.pid < 0 || child.exec_errno != 0) {
@@ -207,7 +206,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     const int signal_number = WTERMSIG(wait_status);
     info.term_signal = signal_number;
     exit_status = 128 + signal_number;
-    const SystemSample after = (*sampler)->sample(end_seconds, RecordingClock::unix_ms()).system;
+    const SystemSample after = (*sampler)->sample_system(0);
     if (signal_number == SIGKILL && oom_kills(after) > oom_kills_before) {
       info.oom_killed = true;
       info.outcome = "killed by the kernel OOM killer (SIGKILL while the oom_kill counter rose)";

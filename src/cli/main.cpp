@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <string>
 
 #include "cli/exit_codes.hpp"
 #include "cli/options.hpp"
@@ -43,6 +44,22 @@ int main_impl(int argc, char** argv) {
     runners[sub] = command.attach(*sub, global);
   }
 
+  // CLI11 would only say "A subcommand is required"; name the word it did not know.
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') {
+      if (word == "--nvml-library" || word == "--proc-root" || word == "--sys-root") ++i;
+      continue;
+    }
+    bool known = false;
+    for (const auto& command : subcommands()) known = known || word == command.name;
+    if (!known) {
+      std::cerr << "memscope: unknown subcommand '" << word << "'\n"
+                << "Run 'memscope --help' for the list of subcommands.\n";
+      return kExitUsage;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -33,6 +33,8 @@ class Sampler {
   // cgroup limits that apply are those of cgroup_pid (0: memscope's own).
   void set_scope(int root_pid, int cgroup_pid);
   Sample sample(double t_seconds, int64_t unix_ms);
+  // Host and cgroup figures only, without walking processes or GPUs (cheap).
+  SystemSample sample_system(int cgroup_pid) { return system_.collect(cgroup_pid); }
 
   bool has_gpus() const { return nvml_ != nullptr; }
   int device_count() const { return nvml_ ? nvml_->device_count() : 0; }

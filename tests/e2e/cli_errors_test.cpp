@@ -2,6 +2,7 @@
 // Nothing here may start sampling: each case must fail fast.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ struct ErrorCase {
   int exit_code;
   const char* stderr_pattern;     // ECMAScript regex searched in stderr
 };
+
+void PrintTo(const ErrorCase& c, std::ostream* out) { *out << c.name; }
 
 class CliErrors : public ::testing::TestWithParam<ErrorCase> {};
 
@@ -78,7 +81,7 @@ const ErrorCase kCases[] = {
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, CliErrors, ::testing::ValuesIn(kCases),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& test) { return std::string(test.param.name); });
 
 TEST(CliHelp, ListsEverySubcommandAndTheExitStatuses) {
   const auto result = run_command({memscope_binary(), "--help"});

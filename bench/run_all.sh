@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Builds the benchmark programs and runs the measurements reported in docs/BENCHMARKS.md,
+# printing markdown (the machine, then one table per measurement) on stdout; progress and raw
+# per-round lines go to stderr.
+#
+#   bench/run_all.sh                 # everything, 3 rounds each
+#   ROUNDS=5 bench/run_all.sh sample_cost overhead   # some of them
+#
+# Measurements (arguments; default all five):
+#   sample_cost  bench/sample_cost: per-sample CPU of memscope's process collector vs psutil
+#                (bench/psutil_reader.py) and the bare /proc floor, trees of 1, 100, 1000.
+#   overhead     bench/cpu_job timed plain and under `memscope run --interval 1`, interleaved,
+#                on whichever core the scheduler picks and with everything pinned to core 0.
+#   rss          memscope's own peak RSS recording `memscope_spawn_tree 1000 20`, and its CPU.
+#   bigrss       bench/sample_cost on 2 processes of 1 GiB resident each: smaps_rollup's cost
+#                follows resident pages, not the number of processes.
+#   realtime     bench/sample_cost at 1000 processes, memscope and psutil only, with real 1 s
+#                sleeps between samples (REALTIME_ROUNDS, default 1): a check that driving the
+#                collector in simulated time does not flatter it.
+# Environment: BUILD (default build-bench), ROUNDS (3), SAMPLE_SECONDS (30), SIZES (1,100,1000),
+# JOB_ITERATIONS (cpu_job's loop count; 7e9 is about 17 s here), JOBS (ninja -j, 2),
+# TREE_SIZE (1000) and TREE_SECONDS (20) for rss.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build-bench}
+ROUNDS=${ROUNDS:-3}
+SAMPLE_SECONDS=${SAMPLE_SECONDS:-30}
+SIZES=${SIZES:-1,100,1000}
+JOB_ITERATIONS=${JOB_ITERATIONS:-7000000000}
+TREE_SIZE=${TREE_SIZE:-1000}
+TREE_SECONDS=${TREE_SECONDS:-20}
+PYTHON=/usr/bin/python3
+MEASUREMENTS=("$@")
+[[ ${#MEASUREMENTS[@]} -eq 0 ]] && MEASUREMENTS=(sample_cost overhead rss bigrss realtime)
+
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEMSCOPE_BUILD_TESTS=ON >&2
+ninja -C "$BUILD" -j"${JOBS:-2}" sample_cost cpu_job memscope memscope_spawn_tree >&2
+
+MEMSCOPE=$BUILD/memscope
+CPU_JOB=$BUILD/bench/cpu_job
+SPAWN_TREE=$BUILD/tests/memscope_spawn_tree
+WORK=$(mktemp -d /tmp/memscope-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+log() { echo "$*" >&2; }
+# bash's `time` (getrusage of the waited children, in ms): "wall user sys"
+TIMEFORMAT='%3R %3U %3S'
+# median of the numbers on stdin
+median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# field=value from a "cpu_job: ..." line
+field() { sed -n "s/.*[ :]$1=\([^ ]*\).*/\1/p" | tail -n1; }
+calc() { awk "BEGIN {printf \"$1\n\", $2}"; }
+
+echo "## Machine"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "- nproc: $(nproc); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+echo "- kernel: $(uname -r); $(grep MemTotal /proc/meminfo | tr -s ' ')"
+echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- memscope $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (plus uncommitted changes: $(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l) files)"
+echo "- psutil $($PYTHON -c 'import psutil; print(psutil.__version__)') under $($PYTHON --version 2>&1)"
+echo
+
+for measurement in "${MEASUREMENTS[@]}"; do
+  case $measurement in
+  sample_cost)
+    echo "## 1. Per-sample CPU cost, process tree of ${SIZES//,/, } (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    echo "\`$BUILD/bench/sample_cost --sizes $SIZES --rounds $ROUNDS --seconds $SAMPLE_SECONDS\`"
+    echo
+    "$BUILD/bench/sample_cost" --sizes "$SIZES" --rounds "$ROUNDS" --seconds "$SAMPLE_SECONDS" \
+      --python "$PYTHON" --psutil-reader "$ROOT/bench/psutil_reader.py"
+    echo
+    ;;
+
+  overhead)
+    echo "## 2. \`memscope run --interval 1\` on a CPU-bound job (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    # One run: $1 = label, rest = command prefix (empty, or taskset/memscope). Appends
+    # "label wall_outer job_wall job_cpu total_cpu nivcsw samples" to $WORK/overhead.
+    overhead_run() {
+      local label=$1
+      shift
+      local out=$WORK/run.err
+      { time "$@" "$CPU_JOB" "$JOB_ITERATIONS" 2>"$out" >/dev/null; } 2>"$WORK/time"
+      local line outer
+      line=$(grep '^cpu_job:' "$out")
+      read -r outer user sys <"$WORK/time"
+      local samples=-
+      if [[ -f $WORK/x.db ]]; then
+        samples=$(sqlite3 "$WORK/x.db" 'SELECT count(*) FROM samples' 2>/dev/null || echo '?')
+        rm -f "$WORK"/x.db*
+      fi
+      echo "$label $outer $(field wall_seconds <<<"$line") $(field cpu_seconds <<<"$line") $(calc '%.4f' "$user + $sys") $(field involuntary_switches <<<"$line") $samples" >>"$WORK/overhead"
+      log "overhead: $label outer ${outer}s, $line, memscope+job cpu $(calc '%.3f' "$user + $sys")s, samples $samples"
+    }
+    run_memscope=("$MEMSCOPE" run --interval 1 --output "$WORK/x.db" --)
+    : >"$WORK/overhead"
+    for ((round = 1; round <= ROUNDS; round++)); do
+      if ((round % 2)); then
+        overhead_run plain
+        overhead_run memscope "${run_memscope[@]}"
+        overhead_run plain-core0 taskset -c 0
+        overhead_run memscope-core0 taskset -c 0 "${run_memscope[@]}"
+      else
+        overhead_run memscope "${run_memscope[@]}"
+        overhead_run plain
+        overhead_run memscope-core0 taskset -c 0 "${run_memscope[@]}"
+        overhead_run plain-core0 taskset -c 0
+      fi
+    done
+    col() { awk -v l="$1" -v c="$2" '$1 == l {print $c}' "$WORK/overhead" | median; }
+    echo "Commands, interleaved, $ROUNDS rounds each, timed with bash's \`time\`: \`$CPU_JOB $JOB_ITERATIONS\` and"
+    echo "\`$MEMSCOPE run --interval 1 --output /tmp/…/x.db -- $CPU_JOB $JOB_ITERATIONS\`;"
+    echo "the same again under \`taskset -c 0\` (job and memscope forced onto one core)."
+    echo "\"job wall\" is the job's own CLOCK_MONOTONIC span; \"end to end\" is bash's \`time\`, memscope's start-up and final report included."
+    echo "memscope CPU = user+sys of \`memscope run\` as bash's \`time\` reports it (its waited child included) minus the job's own CPU time."
+    echo
+    echo "| cores | job wall plain s | job wall under memscope s | ratio | end to end plain s | end to end under memscope s | ratio | memscope CPU s | memscope CPU % of job wall | samples | job involuntary switches plain / under memscope |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for variant in "" -core0; do
+      jp=$(col "plain$variant" 3)
+      jm=$(col "memscope$variant" 3)
+      op=$(col "plain$variant" 2)
+      om=$(col "memscope$variant" 2)
+      own=$(awk -v l="memscope$variant" '$1 == l {print $5 - $4}' "$WORK/overhead" | median)
+      samples=$(col "memscope$variant" 7)
+      cp=$(col "plain$variant" 6)
+      cm=$(col "memscope$variant" 6)
+      cores=$([[ -z $variant ]] && echo "any (2)" || echo "core 0 only")
+      echo "| $cores | $jp | $jm | $(calc '%.4f' "$jm / $jp") | $op | $om | $(calc '%.4f' "$om / $op") | $(calc '%.3f' "$own") | $(calc '%.3f %%' "100 * $own / $jm") | $samples | $cp / $cm |"
+    done
+    echo
+    echo "Raw runs (label, end-to-end wall, job wall, job CPU, memscope+job CPU, job involuntary switches, samples):"
+    echo
+    echo '```'
+    cat "$WORK/overhead"
+    echo '```'
+    echo
+    ;;
+
+  rss)
+    echo "## 3. memscope's own RSS recording $TREE_SIZE processes (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    : >"$WORK/rss"
+    for ((round = 1; round <= ROUNDS; round++)); do
+      { time "$SPAWN_TREE" "$TREE_SIZE" "$TREE_SECONDS" >/dev/null 2>&1; } 2>"$WORK/time"
+      read -r tree_wall tree_user tree_sys <"$WORK/time"
+      { time "$MEMSCOPE" run --interval 1 --output "$WORK/s.db" -- \
+        "$SPAWN_TREE" "$TREE_SIZE" "$TREE_SECONDS" >/dev/null 2>"$WORK/run.err"; } 2>"$WORK/time"
+      read -r run_wall run_user run_sys <"$WORK/time"
+      rss=$(sqlite3 "$WORK/s.db" "SELECT message FROM events WHERE kind = 'memscope-rss'")
+      samples=$(sqlite3 "$WORK/s.db" 'SELECT count(*) FROM samples')
+      biggest=$(sqlite3 "$WORK/s.db" 'SELECT max(n) FROM (SELECT count(*) AS n FROM process_samples GROUP BY sample_id)' 2>/dev/null || echo '?')
+      peak_line=$(grep 'memscope itself' "$WORK/run.err" || true)
+      own_cpu=$(calc '%.4f' "($run_user + $run_sys) - ($tree_user + $tree_sys)")
+      echo "$round $rss $samples $biggest $own_cpu $tree_wall $run_wall" >>"$WORK/rss"
+      log "rss: round $round memscope-rss event $rss bytes ($peak_line); samples $samples, most processes in a sample $biggest; CPU memscope+tree $(calc '%.3f' "$run_user + $run_sys")s, tree alone $(calc '%.3f' "$tree_user + $tree_sys")s"
+      rm -f "$WORK"/s.db*
+    done
+    rss_median=$(awk '{print $2}' "$WORK/rss" | median)
+    own_median=$(awk '{print $5}' "$WORK/rss" | median)
+    samples_median=$(awk '{print $3}' "$WORK/rss" | median)
+    echo "Command: \`$MEMSCOPE run --interval 1 --output /tmp/…/s.db -- $SPAWN_TREE $TREE_SIZE $TREE_SECONDS\`, $ROUNDS rounds;"
+    echo "peak RSS from the session's \"memscope-rss\" event. memscope's CPU = user+sys of that command minus that of"
+    echo "\`$SPAWN_TREE $TREE_SIZE $TREE_SECONDS\` run alone just before (so a rough figure: the difference of two noisy totals)."
+    echo
+    echo "| round | memscope peak RSS MiB | samples | most processes in one sample | memscope CPU s (approx.) |"
+    echo "|---:|---:|---:|---:|---:|"
+    awk '{printf "| %s | %.1f | %s | %s | %.3f |\n", $1, $2 / 1048576, $3, $4, $5}' "$WORK/rss"
+    echo "| median | $(calc '%.1f' "$rss_median / 1048576") | $samples_median | | $own_median |"
+    echo
+    echo "memscope CPU per sample, all in (median CPU / median samples: start-up, the whole-host sample \`memscope run\` takes before starting the command, the tree's cold samples while it forks, system collector, SQLite writes, final report): $(calc '%.1f ms' "1000 * $own_median / $samples_median")"
+    echo
+    ;;
+
+  bigrss)
+    echo "## 4. Per-sample CPU cost, 2 processes of 1 GiB resident each (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    echo "\`$BUILD/bench/sample_cost --sizes 2 --kib 1048576 --rounds $ROUNDS --seconds $SAMPLE_SECONDS\`"
+    echo
+    "$BUILD/bench/sample_cost" --sizes 2 --kib 1048576 --rounds "$ROUNDS" --seconds "$SAMPLE_SECONDS" \
+      --python "$PYTHON" --psutil-reader "$ROOT/bench/psutil_reader.py"
+    echo
+    ;;
+
+  realtime)
+    echo "## 5. Per-sample CPU cost at 1000 processes with real 1 s sleeps between samples (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    echo "\`$BUILD/bench/sample_cost --sizes 1000 --rounds ${REALTIME_ROUNDS:-1} --seconds $SAMPLE_SECONDS --sleep-ms 1000 --readers memscope,psutil\`"
+    echo
+    "$BUILD/bench/sample_cost" --sizes 1000 --rounds "${REALTIME_ROUNDS:-1}" --seconds "$SAMPLE_SECONDS" \
+      --sleep-ms 1000 --readers memscope,psutil --python "$PYTHON" \
+      --psutil-reader "$ROOT/bench/psutil_reader.py"
+    echo
+    ;;
+
+  *)
+    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime)" >&2
+    exit 2
+    ;;
+  esac
+done
