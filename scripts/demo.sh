@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target memscope memscope_demo
-build/release/memscope run --interval 0.2 --output memscope-demo.db --html memscope-demo.html \
-  -- build/release/tests/memscope_demo 60 100 512
+build/release/memscope run --interval 0.1 --output memscope-demo.db --html memscope-demo.html \
+  -- build/release/tests/memscope_demo 40 400 1024
 echo "demo: report written to $(pwd)/memscope-demo.html (session: memscope-demo.db)"

@@ -21,6 +21,20 @@ cmake --preset clang >/dev/null
 cmake --build --preset clang -j "$jobs"
 ctest --preset clang -j "$jobs" -L unit
 
+echo "== fuzzing the parsers of untrusted input (30 s each, from tests/fuzz/corpus)"
+for fuzzer in procfs_parsers session_reader; do
+  work=$(mktemp -d)
+  cp tests/fuzz/corpus/"${fuzzer%%_*}"/* "$work"/
+  if ! (cd "$work" && "$OLDPWD"/build/clang/tests/fuzz_$fuzzer -max_total_time=30 -rss_limit_mb=1024 \
+        -print_final_stats=1 . > fuzz.log 2>&1); then
+    tail -40 "$work/fuzz.log"
+    echo "fuzz_$fuzzer: found an input that crashes (above; the input is in $work)"
+    exit 1
+  fi
+  echo "fuzz_$fuzzer: $(grep -h stat::number_of_executed_units "$work/fuzz.log") without a crash"
+  rm -rf "$work"
+done
+
 echo "== AddressSanitizer + UBSan build + unit and end-to-end tests"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
