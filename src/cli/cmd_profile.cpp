@@ -63,15 +63,11 @@ int profile(const GlobalOptions& global, const ProfileOptions& options) {
       return kExitUsage;
     }
   }
-  SamplerOptions sampler_opts = sampler_options(global);
-  sampler_opts.use_gpus = !options.no_gpu;
-  sampler_opts.devices = options.devices;
-  auto sampler = Sampler::create(sampler_opts);
+  auto sampler = open_sampler(global, options.devices, !options.no_gpu);
   if (!sampler) {
     std::cerr << "memscope profile: " << sampler.message() << "\n";
     return kExitUsage;
   }
-  for (const auto& note : (*sampler)->notes()) log::info("{}", note);
 
   RecordingInfo info;
   info.memscope_version = "0.1.0";
@@ -108,7 +104,10 @@ int profile(const GlobalOptions& global, const ProfileOptions& options) {
   const analyze::PeakSummary summary = peaks.summary();
   nlohmann::json document = report::profile_json(summary, last, info);
   for (const auto& note : (*sampler)->notes()) document["notes"].push_back(note);
-  if (Status written = write_text_file(options.output, document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"); !written) {
+  if (Status written = write_text_file(
+          options.output,
+          document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      !written) {
     std::cerr << "memscope profile: " << written.message() << "\n";
     return kExitFailure;
   }
@@ -119,13 +118,14 @@ int profile(const GlobalOptions& global, const ProfileOptions& options) {
     }
   }
   if (log::enabled(log::Level::kInfo)) {
-    std::cerr << fmt::format("memscope: {} samples over {}; host peak {} of {} ({})", summary.sample_count,
-                             format_duration(summary.duration_seconds),
+    std::cerr << fmt::format("memscope: {} samples over {}; host peak {} of {} ({})",
+                             summary.sample_count, format_duration(summary.duration_seconds),
                              format_bytes(summary.host.peak_used.bytes),
                              format_bytes(summary.host.limit_bytes), summary.host.limit_source);
     for (const auto& device : summary.devices) {
       std::cerr << fmt::format("; GPU{} peak {} of {}", device.index,
-                               format_bytes(device.peak_used.bytes), format_bytes(device.total_bytes));
+                               format_bytes(device.peak_used.bytes),
+                               format_bytes(device.total_bytes));
     }
     std::cerr << fmt::format("\nreport: {}{}\n", options.output,
                              options.plot.empty() ? "" : ", plot: " + options.plot);
@@ -138,7 +138,8 @@ int profile(const GlobalOptions& global, const ProfileOptions& options) {
 Runner attach_profile(CLI::App& sub, const GlobalOptions& global) {
   auto options = std::make_shared<ProfileOptions>();
   sub.add_option("-d,--devices", options->devices, "GPU indices to sample (default: all)");
-  sub.add_option("-t,--duration", options->duration_seconds, "Seconds to sample (Ctrl-C ends early)")
+  sub.add_option("-t,--duration", options->duration_seconds,
+                 "Seconds to sample (Ctrl-C ends early)")
       ->capture_default_str();
   sub.add_option("-i,--interval", options->interval_seconds, "Seconds between samples")
       ->capture_default_str();

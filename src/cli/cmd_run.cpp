@@ -120,15 +120,11 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     return kExitUsage;
   }
 
-  SamplerOptions sampler_opts = sampler_options(global);
-  sampler_opts.use_gpus = !options.no_gpu;
-  sampler_opts.devices = options.devices;
-  auto sampler = Sampler::create(sampler_opts);
+  auto sampler = open_sampler(global, options.devices, !options.no_gpu);
   if (!sampler) {
     std::cerr << "memscope run: " << sampler.message() << "\n";
     return kExitUsage;
   }
-  for (const auto& note : (*sampler)->notes()) log::info("{}", note);
 
   RecordingInfo info;
   info.command = options.command;

@@ -1,6 +1,7 @@
 #include "cli/common.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -12,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include <fmt/format.h>
+#include "core/log.hpp"
 
 namespace memscope::cli {
 
@@ -88,12 +89,19 @@ uint64_t own_peak_rss_bytes() {
   return 0;
 }
 
-SamplerOptions sampler_options(const GlobalOptions& global) {
+Result<std::unique_ptr<Sampler>> open_sampler(const GlobalOptions& global,
+                                              const std::vector<int>& devices, bool use_gpus) {
   SamplerOptions options;
   options.roots.proc = global.proc_root;
   options.roots.sys = global.sys_root;
   options.nvml_library = global.nvml_library;
-  return options;
+  options.devices = devices;
+  options.use_gpus = use_gpus;
+  auto sampler = Sampler::create(options);
+  if (sampler) {
+    for (const auto& note : (*sampler)->notes()) log::info("{}", note);
+  }
+  return sampler;
 }
 
 Status write_text_file(const std::string& path, const std::string& text) {

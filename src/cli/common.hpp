@@ -56,8 +56,10 @@ class SignalWatcher {
 // memscope's own peak resident set (VmHWM), for the "memscope itself" line.
 uint64_t own_peak_rss_bytes();
 
-// SamplerOptions from the global flags.
-SamplerOptions sampler_options(const GlobalOptions& global);
+// The sampler for a subcommand: global flags plus its device choice. No NVML is one info line;
+// a device that does not exist is an error (usage, exit 2).
+Result<std::unique_ptr<Sampler>> open_sampler(const GlobalOptions& global,
+                                              const std::vector<int>& devices, bool use_gpus);
 
 // Writes text to a file, replacing it; an error names the path.
 Status write_text_file(const std::string& path, const std::string& text);

@@ -4,9 +4,9 @@
 namespace memscope::cli {
 
 constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;     // a runtime failure: could not write a report, sampling failed
-constexpr int kExitUsage = 2;       // bad command line: unknown flag/subcommand, bad value
-constexpr int kExitBadInput = 3;    // an input file is not ours, damaged, or from a newer memscope
+constexpr int kExitFailure = 1;   // a runtime failure: could not write a report, sampling failed
+constexpr int kExitUsage = 2;     // bad command line: unknown flag/subcommand, bad value
+constexpr int kExitBadInput = 3;  // an input file is not ours, damaged, or from a newer memscope
 constexpr int kExitNotExecutable = 126;  // run: the command exists but cannot be executed
 constexpr int kExitNotFound = 127;       // run: the command does not exist
 // run: otherwise the command's own exit status, or 128 + signal number when it died of a signal.

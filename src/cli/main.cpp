@@ -24,9 +24,10 @@ namespace {
 
 int main_impl(int argc, char** argv) {
   GlobalOptions global;
-  CLI::App app{"memscope: where a training job's memory goes (host RAM and NVIDIA GPUs), and "
-               "warnings before it runs out.",
-               "memscope"};
+  CLI::App app{
+      "memscope: where a training job's memory goes (host RAM and NVIDIA GPUs), and "
+      "warnings before it runs out.",
+      "memscope"};
   app.footer(kExitStatusHelp);
   app.require_subcommand(1);
   app.set_version_flag("--version", "memscope 0.1.0");

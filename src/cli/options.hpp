@@ -2,7 +2,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>
@@ -10,7 +9,7 @@
 namespace memscope::cli {
 
 struct GlobalOptions {
-  std::string nvml_library;       // --nvml-library; else $MEMSCOPE_NVML_LIBRARY; else the driver's
+  std::string nvml_library;  // --nvml-library; else $MEMSCOPE_NVML_LIBRARY; else the driver's
   std::string proc_root = "/proc";  // --proc-root: for containers with /proc elsewhere, and tests
   std::string sys_root = "/sys";    // --sys-root
   bool verbose = false;

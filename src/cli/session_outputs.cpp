@@ -24,15 +24,19 @@ Status SessionOutputs::write_from_session(const std::string& session_path) const
   if (!any()) return {};
   auto reader = store::SessionReader::open(session_path);
   if (!reader) return reader.error();
-  const auto stream = [&reader](const SampleVisitor& visit) { return reader->for_each_sample(visit); };
+  const auto stream = [&reader](const SampleVisitor& visit) {
+    return reader->for_each_sample(visit);
+  };
   const auto events = reader->events();
   if (!html.empty()) {
-    if (Status written = report::write_session_html(html, reader->info(), events, stream); !written) {
+    if (Status written = report::write_session_html(html, reader->info(), events, stream);
+        !written) {
       return written;
     }
   }
   if (!json.empty()) {
-    if (Status written = report::write_session_json(json, reader->info(), events, stream); !written) {
+    if (Status written = report::write_session_json(json, reader->info(), events, stream);
+        !written) {
       return written;
     }
   }

@@ -21,11 +21,12 @@ Result<std::unique_ptr<Sampler>> Sampler::create(const SamplerOptions& options) 
   const int available = gpus ? gpus->device_count() : 0;
   for (int index : options.devices) {
     if (index < 0 || index >= available) {
-      return make_error(available == 0
-                            ? fmt::format("GPU {} does not exist: no NVIDIA GPU is available ({})",
-                                          index, notes.empty() ? "NVML found no devices" : notes.back())
-                            : fmt::format("GPU {} does not exist: this machine has {} GPU{} (0..{})",
-                                          index, available, available == 1 ? "" : "s", available - 1));
+      return make_error(
+          available == 0
+              ? fmt::format("GPU {} does not exist: no NVIDIA GPU is available ({})", index,
+                            notes.empty() ? "NVML found no devices" : notes.back())
+              : fmt::format("GPU {} does not exist: this machine has {} GPU{} (0..{})", index,
+                            available, available == 1 ? "" : "s", available - 1));
     }
   }
   return std::unique_ptr<Sampler>(new Sampler(options, std::move(gpus), std::move(notes)));

@@ -19,8 +19,8 @@ struct SamplerOptions {
   procfs::Roots roots;
   procfs::ProcessCollector::Policy policy;
   bool use_gpus = true;
-  std::string nvml_library;   // empty: $MEMSCOPE_NVML_LIBRARY, else libnvidia-ml.so.1
-  std::vector<int> devices;   // GPUs to sample; empty = all
+  std::string nvml_library;  // empty: $MEMSCOPE_NVML_LIBRARY, else libnvidia-ml.so.1
+  std::vector<int> devices;  // GPUs to sample; empty = all
 };
 
 class Sampler {

@@ -96,13 +96,7 @@ void device_table(std::string& out, const analyze::PeakSummary& summary) {
         device.has_reserved ? peak_cell(device.peak_reserved) : "<td class=\"num\">-</td>",
         device.avg_memory_percent, device.max_memory_percent, busy, html_escape(device.memory_api));
     for (const analyze::GpuProcessPeak& process : device.processes) {
-      std::string name = fmt::format("pid {}", process.pid);
-      if (process.pid <= 0x7fffffffU) {
-        if (const auto* known =
-                summary.find_process(static_cast<int>(process.pid), process.peak_used.t_seconds)) {
-          name += " " + known->comm;
-        }
-      }
+      const std::string name = gpu_process_label(summary, process);
       out += fmt::format(
           "<tr class=\"sub\"><td></td><td class=\"name\">{}</td>{}<td colspan=\"5\">"
           "</td></tr>\n",

@@ -1,5 +1,7 @@
 #include "report/process_rows.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace memscope::report {
@@ -45,6 +47,18 @@ ProcessRows select_process_rows(const analyze::PeakSummary& summary, size_t max_
     }
   }
   return rows;
+}
+
+std::string gpu_process_label(const analyze::PeakSummary& summary,
+                              const analyze::GpuProcessPeak& process) {
+  std::string name = fmt::format("pid {}", process.pid);
+  if (process.pid <= 0x7fffffffU) {
+    if (const auto* known =
+            summary.find_process(static_cast<int>(process.pid), process.peak_used.t_seconds)) {
+      name += " " + known->comm;
+    }
+  }
+  return name;
 }
 
 }  // namespace memscope::report

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "analyze/peaks.hpp"
@@ -18,5 +19,9 @@ struct ProcessRows {
 };
 
 ProcessRows select_process_rows(const analyze::PeakSummary& summary, size_t max_rows);
+
+// "pid 4242 python3": a GPU process named by the recorded process alive at its peak, if any.
+std::string gpu_process_label(const analyze::PeakSummary& summary,
+                              const analyze::GpuProcessPeak& process);
 
 }  // namespace memscope::report

@@ -98,13 +98,7 @@ void devices(std::string& out, const analyze::PeakSummary& summary) {
         percent(device.peak_used.bytes, device.total_bytes), format_bytes(device.total_bytes),
         device.has_reserved ? format_bytes(device.peak_reserved.bytes) : "-", busy);
     for (const analyze::GpuProcessPeak& process : device.processes) {
-      std::string name = fmt::format("pid {}", process.pid);
-      if (process.pid <= 0x7fffffffU) {
-        if (const auto* known =
-                summary.find_process(static_cast<int>(process.pid), process.peak_used.t_seconds)) {
-          name += " " + known->comm;
-        }
-      }
+      const std::string name = gpu_process_label(summary, process);
       out += fmt::format("{:>3}    {:<25} {}\n", "", fit(name, 25), peak_cell(process.peak_used));
     }
     if (device.unreadable_count > 0) {

@@ -69,7 +69,25 @@ SystemSample SystemCollector::collect(int pid) {
   const std::string cgroup_path =
       roots_.proc + "/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/cgroup";
   uint64_t cgroup_used = 0;
-  if (const int error = read_file(*files_, cgroup_path, buffer_, kMaxProcFileBytes)) {
+  bool exited = false;
+  if (pid != 0 && membership_pid_ == pid) {
+    const std::string stat_path = roots_.proc + "/" + std::to_string(pid) + "/stat";
+    auto stat = read_file(*files_, stat_path, buffer_, kMaxProcFileBytes) == 0
+                    ? parse_pid_stat(buffer_)
+                    : Result<PidStat>(make_error("gone"));
+    exited = !stat || stat->state == 'Z' || stat->state == 'X';
+  }
+  int error = 0;
+  if (exited) {
+    buffer_ = membership_;
+  } else {
+    error = read_file(*files_, cgroup_path, buffer_, kMaxProcFileBytes);
+    if (error == 0 && pid != 0) {
+      membership_pid_ = pid;
+      membership_ = buffer_;
+    }
+  }
+  if (error != 0) {
     notes.push_back(unreadable(cgroup_path, error) + ": no cgroup limit applied");
   } else {
     CgroupReading reading = read_memory_cgroup(*files_, roots_, parse_pid_cgroup(buffer_));

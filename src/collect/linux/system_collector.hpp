@@ -20,6 +20,8 @@ class SystemCollector {
   // gives pressure.available == false and the note "memory pressure (PSI) unavailable".
   // limit_bytes is the smaller of the cgroup's tightest limit and MemTotal; used_bytes is then
   // the usage of the cgroup holding that limit, or MemTotal - MemAvailable.
+  // A process that has exited (a zombie reports the root cgroups, a reaped one nothing) is
+  // measured against the cgroup it was in when last seen alive: the limit that killed it.
   SystemSample collect(int pid = 0);
 
   const Roots& roots() const { return roots_; }
@@ -28,6 +30,8 @@ class SystemCollector {
   Roots roots_;
   FileAccess* files_;
   std::string buffer_;
+  int membership_pid_ = -1;        // whose /proc/PID/cgroup membership_ holds
+  std::string membership_;         // as read while that process was alive
 };
 
 }  // namespace memscope::procfs

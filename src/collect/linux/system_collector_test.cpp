@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -319,6 +320,46 @@ TEST(SystemCollectorCgroupPaths, ALimitAboveRamLeavesRamAsTheLimit) {
   EXPECT_EQ(sample.limit_source, "MemTotal");
   EXPECT_EQ(sample.limit_bytes, 1 * kGiB);
   EXPECT_EQ(sample.used_bytes, 256 * kMiB);
+}
+
+TEST(SystemCollectorLive, AnExitedProcessKeepsTheCgroupItDiedIn) {
+  // A zombie's /proc/PID/cgroup names the root cgroups and a reaped pid has none; the limit
+  // that killed a job is the one of the cgroup it was in while alive.
+  int to_child[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(to_child[1]);
+    char byte = 0;
+    ssize_t ignored = read(to_child[0], &byte, 1);
+    (void)ignored;
+    _exit(0);
+  }
+  SystemCollector collector(Roots{});
+  const SystemSample alive = collector.collect(child);
+  const SystemSample self = collector.collect(0);
+  close(to_child[1]);  // the child exits and stays a zombie until reaped
+  for (int i = 0; i < 200; ++i) {
+    std::string stat;
+    if (read_file(system_file_access(), "/proc/" + std::to_string(child) + "/stat", stat, 4096) == 0 &&
+        stat.find(") Z ") != std::string::npos) {
+      break;
+    }
+    usleep(10000);
+  }
+  const SystemSample zombie = collector.collect(child);
+  waitpid(child, nullptr, 0);
+  const SystemSample reaped = collector.collect(child);
+  ASSERT_EQ(alive.cgroup.has_value(), self.cgroup.has_value());
+  for (const SystemSample* after : {&zombie, &reaped}) {
+    ASSERT_EQ(after->cgroup.has_value(), alive.cgroup.has_value());
+    if (alive.cgroup) {
+      EXPECT_EQ(after->cgroup->path, alive.cgroup->path);
+    }
+    EXPECT_EQ(after->limit_source, alive.limit_source);
+  }
+  close(to_child[0]);
 }
 
 TEST(SystemCollectorLive, ReadsThisMachine) {
