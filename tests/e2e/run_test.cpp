@@ -180,7 +180,13 @@ TEST(Run, SaysWhenTheKernelOomKillerEndedTheCommand) {
   EXPECT_TRUE(reader->info().oom_killed);
   const auto samples = all_samples(*reader);
   ASSERT_FALSE(samples.empty());
-  EXPECT_EQ(samples.back().system.limit_bytes, 96u << 20) << "the cgroup limit is the tightest";
+  const SystemSample& last = samples.back().system;
+  std::string notes;
+  for (const auto& note : last.notes) notes += note + "; ";
+  EXPECT_EQ(last.limit_bytes, 96u << 20)
+      << "the cgroup limit is the tightest, also in the last sample; source " << last.limit_source
+      << ", cgroup " << (last.cgroup ? last.cgroup->path : "none") << ", notes: " << notes
+      << " (sample at " << samples.back().t_seconds << " s of " << samples.size() << ")";
 }
 
 TEST(Run, OwnMemoryStaysSmallWhileRecordingAThousandProcesses) {

@@ -69,20 +69,21 @@ SystemSample SystemCollector::collect(int pid) {
   const std::string cgroup_path =
       roots_.proc + "/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/cgroup";
   uint64_t cgroup_used = 0;
-  bool exited = false;
-  if (pid != 0 && membership_pid_ == pid) {
-    const std::string stat_path = roots_.proc + "/" + std::to_string(pid) + "/stat";
-    auto stat = read_file(*files_, stat_path, buffer_, kMaxProcFileBytes) == 0
-                    ? parse_pid_stat(buffer_)
-                    : Result<PidStat>(make_error("gone"));
-    exited = !stat || stat->state == 'Z' || stat->state == 'X';
-  }
-  int error = 0;
-  if (exited) {
-    buffer_ = membership_;
-  } else {
-    error = read_file(*files_, cgroup_path, buffer_, kMaxProcFileBytes);
-    if (error == 0 && pid != 0) {
+  // An exiting process leaves its cgroups before it is reaped (on its way out, as a zombie,
+  // /proc/PID/cgroup names the root cgroups; once reaped there is no file). The limit that
+  // killed it is that of the cgroup it was in, so once a non-root cgroup is known for this pid,
+  // a move to the root or a vanished file means "exited" and the known membership is kept.
+  int error = read_file(*files_, cgroup_path, buffer_, kMaxProcFileBytes);
+  if (pid != 0) {
+    const auto at_root = [](const CgroupMembership& membership) {
+      const auto root = [](const std::optional<std::string>& path) { return !path || *path == "/"; };
+      return root(membership.v1_memory_path) && root(membership.v2_path);
+    };
+    const bool known = membership_pid_ == pid && !at_root(parse_pid_cgroup(membership_));
+    if (known && (error != 0 || at_root(parse_pid_cgroup(buffer_)))) {
+      buffer_ = membership_;
+      error = 0;
+    } else if (error == 0) {
       membership_pid_ = pid;
       membership_ = buffer_;
     }
