@@ -1,5 +1,8 @@
 #include "cli/session_outputs.hpp"
 
+#include <utility>
+#include <vector>
+
 #include "cli/common.hpp"
 #include "report/session_export.hpp"
 #include "store/session_reader.hpp"
@@ -24,26 +27,20 @@ Status SessionOutputs::write_from_session(const std::string& session_path) const
   if (!any()) return {};
   auto reader = store::SessionReader::open(session_path);
   if (!reader) return reader.error();
-  const auto stream = [&reader](const SampleVisitor& visit) {
+  const report::SampleStream stream = [&reader](const SampleVisitor& visit) {
     return reader->for_each_sample(visit);
   };
   const auto events = reader->events();
-  if (!html.empty()) {
-    if (Status written = report::write_session_html(html, reader->info(), events, stream);
-        !written) {
-      return written;
-    }
-  }
-  if (!json.empty()) {
-    if (Status written = report::write_session_json(json, reader->info(), events, stream);
-        !written) {
-      return written;
-    }
-  }
-  if (!csv.empty()) {
-    if (Status written = report::write_session_csv(csv, reader->info(), events, stream); !written) {
-      return written;
-    }
+  using Writer = Status (*)(const std::string&, const RecordingInfo&,
+                            const std::vector<RecordingEvent>&, const report::SampleStream&);
+  const std::pair<const std::string*, Writer> renderings[] = {
+      {&html, report::write_session_html},
+      {&json, report::write_session_json},
+      {&csv, report::write_session_csv},
+  };
+  for (const auto& [path, write] : renderings) {
+    if (path->empty()) continue;
+    if (Status written = write(*path, reader->info(), events, stream); !written) return written;
   }
   return {};
 }
