@@ -22,9 +22,11 @@ cmake --build --preset clang -j "$jobs"
 ctest --preset clang -j "$jobs" -L unit
 
 echo "== fuzzing the parsers of untrusted input (30 s each, from tests/fuzz/corpus)"
-for fuzzer in procfs_parsers session_reader; do
+for fuzzer in procfs_parsers session_reader trace_csv; do
   work=$(mktemp -d)
-  cp tests/fuzz/corpus/"${fuzzer%%_*}"/* "$work"/
+  corpus=tests/fuzz/corpus/"${fuzzer%%_*}"
+  [ -d tests/fuzz/corpus/"$fuzzer" ] && corpus=tests/fuzz/corpus/"$fuzzer"
+  cp "$corpus"/* "$work"/
   if ! (cd "$work" && "$OLDPWD"/build/clang/tests/fuzz_$fuzzer -max_total_time=30 -rss_limit_mb=1024 \
         -print_final_stats=1 . > fuzz.log 2>&1); then
     tail -40 "$work/fuzz.log"

@@ -29,6 +29,7 @@ std::string fake_nvml_library() { return env_path("MEMSCOPE_FAKE_NVML", MEMSCOPE
 std::string memscope_binary() { return env_path("MEMSCOPE_BIN", MEMSCOPE_BIN_DEFAULT); }
 std::string demo_binary() { return env_path("MEMSCOPE_DEMO", MEMSCOPE_DEMO_DEFAULT); }
 std::string spawn_tree_binary() { return env_path("MEMSCOPE_SPAWN_TREE", MEMSCOPE_SPAWN_TREE_DEFAULT); }
+std::string grow_binary() { return env_path("MEMSCOPE_GROW", MEMSCOPE_GROW_DEFAULT); }
 std::string shared_dir() { return env_path("MEMSCOPE_SHARED", MEMSCOPE_SHARED_DEFAULT); }
 std::string source_dir() { return env_path("MEMSCOPE_SOURCE_DIR", MEMSCOPE_SOURCE_DIR_DEFAULT); }
 

@@ -13,6 +13,7 @@ std::string fake_nvml_library();  // built fake libnvidia-ml
 std::string memscope_binary();    // built memscope
 std::string demo_binary();        // built memscope_demo
 std::string spawn_tree_binary();  // built memscope_spawn_tree
+std::string grow_binary();        // built memscope_grow
 std::string shared_dir();         // ../shared beside the checkout
 std::string source_dir();         // the repository root
 

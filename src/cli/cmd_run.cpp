@@ -14,6 +14,7 @@
 #include "analyze/peaks.hpp"
 #include "cli/common.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/oom_guard.hpp"
 #include "cli/options.hpp"
 #include "cli/session_outputs.hpp"
 #include "core/log.hpp"
@@ -30,6 +31,8 @@ struct RunOptions {
   std::vector<int> devices;
   bool no_gpu = false;
   SessionOutputs outputs;
+  bool oom_guard = false;
+  GuardFlags guard;
   std::vector<std::string> command;
 };
 
@@ -48,60 +51,9 @@ std::string hostname() {
   return name;
 }
 
-// Forks and execs the command. The child restores the signal mask memscope blocked, and an
-// exec failure comes back through a close-on-exec pipe as an errno.
-struct Launch {
-  pid_t pid = -1;
-  int exec_errno = 0;
-};
-
-Launch launch(const std::vector<std::string>& command, const sigset_t& child_mask) {
-  int report_pipe[2];
-  Launch result;
-  if (pipe2(report_pipe, O_CLOEXEC) != 0) {
-    result.exec_errno = errno;
-    return result;
-  }
-  std::vector<char*> argv;
-  argv.reserve(command.size() + 1);
-  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(report_pipe[0]);
-    sigprocmask(SIG_SETMASK, &child_mask, nullptr);
-    execvp(argv[0], argv.data());
-    const int error = errno;
-    ssize_t ignored = write(report_pipe[1], &error, sizeof error);
-    (void)ignored;
-    _exit(kExitNotFound);
-  }
-  close(report_pipe[1]);
-  if (pid < 0) {
-    result.exec_errno = errno;
-    close(report_pipe[0]);
-    return result;
-  }
-  result.pid = pid;
-  int error = 0;
-  if (read(report_pipe[0], &error, sizeof error) == static_cast<ssize_t>(sizeof error)) {
-    result.exec_errno = error;
-    waitpid(pid, nullptr, 0);
-  }
-  close(report_pipe[0]);
-  return result;
-}
-
 // The kernel's OOM-kill counters: /proc/vmstat oom_kill and the cgroup's memory.events.
 uint64_t oom_kills(const SystemSample& system) {
   return system.vmstat.oom_kill + (system.cgroup ? system.cgroup->oom_kill_events : 0);
-}
-
-std::string describe_signal(int signal_number) {
-  const char* name = sigabbrev_np(signal_number);
-  return name ? fmt::format("signal {} (SIG{})", signal_number, name)
-              : fmt::format("signal {}", signal_number);
 }
 
 int run_command(const GlobalOptions& global, const RunOptions& options) {
@@ -117,6 +69,21 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   const std::string session_path = options.output.empty() ? default_session_path() : options.output;
   if (Status writable = options.outputs.check(); !writable) {
     std::cerr << "memscope run: " << writable.message() << "\n";
+    return kExitUsage;
+  }
+
+  std::optional<GuardConfig> guard_config;
+  if (options.oom_guard) {
+    auto checked = check_guard_flags(options.guard, /*has_target=*/true);
+    if (!checked) {
+      std::cerr << "memscope run: " << checked.message() << "\n";
+      return kExitUsage;
+    }
+    guard_config = std::move(*checked);
+  } else if (options.guard.any_action() || !options.guard.events_path.empty() ||
+             !options.guard.limit.empty() || options.guard.dry_run) {
+    std::cerr << "memscope run: --on, --kill, --dry-run, --limit and --events belong to "
+                 "--oom-guard; add --oom-guard\n";
     return kExitUsage;
   }
 
@@ -157,6 +124,39 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   log::debug("started '{}' as pid {}", options.command[0], child.pid);
   writer->add_event({clock.seconds(), "start", fmt::format("pid {}", child.pid)}).ok();
 
+  // The guard watches the job's tree like `memscope oom -- CMD`; a replay of this session
+  // (`memscope oom --replay`) sees the same samples and gives the same answers.
+  std::unique_ptr<Guard> guard;
+  if (guard_config) {
+    analyze::ObservationScope scope;
+    scope.root_pid = child.pid;
+    scope.has_tree = true;
+    scope.tree_limit = guard_config->tree_limit;
+    auto created = Guard::create(*guard_config, scope, child.pid, /*replay=*/false);
+    if (!created) {
+      log::error("--oom-guard: {}; the job runs without the guard", created.message());
+    } else {
+      guard = std::move(*created);
+    }
+  }
+  const auto record_guard_events = [&](const std::vector<nlohmann::json>& events) {
+    for (const nlohmann::json& event : events) {
+      const bool action = event.contains("action");
+      if (action) {
+        log::warn("oom-guard: {} ({})", event.value("action", std::string()),
+                  event.value("level", std::string()));
+      } else {
+        log::warn("oom-guard: {} {} -> {} ({})", event.value("resource", std::string()),
+                  event.value("previous_level", std::string()), event.value("level", std::string()),
+                  event.value("reason", std::string()));
+      }
+      writer
+          ->add_event({event.value("t", 0.0), action ? "oom-action" : "oom-level",
+                       event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)})
+          .ok();
+    }
+  };
+
   analyze::PeakTracker peaks;
   int wait_status = 0;
   bool exited = false;
@@ -167,6 +167,7 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     if (now >= next_sample) {
       Sample sample = (*sampler)->sample(now, RecordingClock::unix_ms());
       peaks.add(sample);
+      if (guard) record_guard_events(guard->add(sample));
       if (record_status.ok()) {
         record_status = writer->append(sample);
         if (!record_status) log::error("recording stopped: {}", record_status.message());
@@ -174,7 +175,9 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
       next_sample += options.interval_seconds;
       if (next_sample < now) next_sample = now + options.interval_seconds;  // fell behind
     }
-    const auto received = signals.wait(next_sample - clock.seconds());
+    if (guard) record_guard_events(guard->tick(clock.seconds()));
+    const auto received = signals.wait(guard ? std::min(next_sample - clock.seconds(), 0.25)
+                                             : next_sample - clock.seconds());
     if (received && received->signal != SIGCHLD) {
       // Ctrl-C reaches the whole foreground process group, the command included; only a
       // signal sent to memscope alone (kill, a scheduler) is passed on.
@@ -242,6 +245,10 @@ Runner attach_run(CLI::App& sub, const GlobalOptions& global) {
   sub.add_option("-d,--devices", options->devices, "GPU indices to sample (default: all)");
   sub.add_flag("--no-gpu", options->no_gpu, "Do not load NVML; host only");
   options->outputs.add_flags(sub);
+  sub.add_flag("--oom-guard", options->oom_guard,
+               "Forecast OOM while the job runs (like `memscope oom`), take the --on/--kill "
+               "actions, record the guard's events in the session");
+  options->guard.add_flags(sub);
   sub.add_option("command", options->command, "The command to run, after --")->required();
   sub.positionals_at_end(true);
   return [&global, options]() { return run_command(global, *options); };

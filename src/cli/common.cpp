@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/exit_codes.hpp"
 #include "core/log.hpp"
 
 namespace memscope::cli {
@@ -102,6 +104,50 @@ Result<std::unique_ptr<Sampler>> open_sampler(const GlobalOptions& global,
     for (const auto& note : (*sampler)->notes()) log::info("{}", note);
   }
   return sampler;
+}
+
+Launch launch(const std::vector<std::string>& command, const sigset_t& child_mask) {
+  int report_pipe[2];
+  Launch result;
+  if (pipe2(report_pipe, O_CLOEXEC) != 0) {
+    result.exec_errno = errno;
+    return result;
+  }
+  std::vector<char*> argv;
+  argv.reserve(command.size() + 1);
+  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(report_pipe[0]);
+    sigprocmask(SIG_SETMASK, &child_mask, nullptr);
+    execvp(argv[0], argv.data());
+    const int error = errno;
+    ssize_t ignored = write(report_pipe[1], &error, sizeof error);
+    (void)ignored;
+    _exit(kExitNotFound);
+  }
+  close(report_pipe[1]);
+  if (pid < 0) {
+    result.exec_errno = errno;
+    close(report_pipe[0]);
+    return result;
+  }
+  result.pid = pid;
+  int error = 0;
+  if (read(report_pipe[0], &error, sizeof error) == static_cast<ssize_t>(sizeof error)) {
+    result.exec_errno = error;
+    waitpid(pid, nullptr, 0);
+  }
+  close(report_pipe[0]);
+  return result;
+}
+
+std::string describe_signal(int signal_number) {
+  const char* name = sigabbrev_np(signal_number);
+  return name ? fmt::format("signal {} (SIG{})", signal_number, name)
+              : fmt::format("signal {}", signal_number);
 }
 
 Status write_text_file(const std::string& path, const std::string& text) {

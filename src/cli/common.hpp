@@ -61,6 +61,18 @@ uint64_t own_peak_rss_bytes();
 Result<std::unique_ptr<Sampler>> open_sampler(const GlobalOptions& global,
                                               const std::vector<int>& devices, bool use_gpus);
 
+// Forks and execs a command (the child restores `child_mask`, the mask before memscope blocked
+// signals). An exec failure comes back through a close-on-exec pipe as exec_errno (the child
+// is reaped then); pid < 0 when fork failed.
+struct Launch {
+  pid_t pid = -1;
+  int exec_errno = 0;
+};
+Launch launch(const std::vector<std::string>& command, const sigset_t& child_mask);
+
+// "signal 9 (SIGKILL)"
+std::string describe_signal(int signal_number);
+
 // Writes text to a file, replacing it; an error names the path.
 Status write_text_file(const std::string& path, const std::string& text);
 

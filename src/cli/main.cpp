@@ -15,6 +15,8 @@ const std::vector<Subcommand>& subcommands() {
       {"run", "Launch a command, record its process tree and the GPUs, report at the end",
        attach_run},
       {"profile", "Sample GPUs and host for a while; JSON report, peaks, charts", attach_profile},
+      {"oom", "Forecast when memory runs out (host, GPUs, a process tree) and act before it does",
+       attach_oom},
       {"report", "Render a recorded session: summary, --html, --json, --csv", attach_report},
   };
   return table;

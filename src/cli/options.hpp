@@ -30,5 +30,6 @@ const std::vector<Subcommand>& subcommands();
 Runner attach_profile(CLI::App& sub, const GlobalOptions& global);
 Runner attach_run(CLI::App& sub, const GlobalOptions& global);
 Runner attach_report(CLI::App& sub, const GlobalOptions& global);
+Runner attach_oom(CLI::App& sub, const GlobalOptions& global);
 
 }  // namespace memscope::cli

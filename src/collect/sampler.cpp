@@ -50,7 +50,7 @@ Sample Sampler::sample(double t_seconds, int64_t unix_ms) {
   sample.t_seconds = t_seconds;
   sample.unix_ms = unix_ms;
   sample.system = system_.collect(cgroup_pid_);
-  sample.processes = processes_.collect(t_seconds, root_pid_);
+  if (process_sampling_) sample.processes = processes_.collect(t_seconds, root_pid_);
   if (nvml_) sample.devices = nvml_->collect(devices_);
   attribute_gpu_memory(sample.processes, sample.devices);
   return sample;

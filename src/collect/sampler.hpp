@@ -32,6 +32,8 @@ class Sampler {
   // root_pid 0 samples every process on the host; otherwise the tree rooted there. The
   // cgroup limits that apply are those of cgroup_pid (0: memscope's own).
   void set_scope(int root_pid, int cgroup_pid);
+  // Off: samples carry no processes (host and GPUs only), e.g. `memscope oom` without a target.
+  void set_process_sampling(bool enabled) { process_sampling_ = enabled; }
   Sample sample(double t_seconds, int64_t unix_ms);
   // Host and cgroup figures only, without walking processes or GPUs (cheap).
   SystemSample sample_system(int cgroup_pid) { return system_.collect(cgroup_pid); }
@@ -50,6 +52,7 @@ class Sampler {
   std::unique_ptr<nvml::NvmlCollector> nvml_;
   std::vector<int> devices_;
   std::vector<std::string> notes_;
+  bool process_sampling_ = true;
   int root_pid_ = 0;
   int cgroup_pid_ = 0;
 };
