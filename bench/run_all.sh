@@ -6,7 +6,7 @@
 #   bench/run_all.sh                 # everything, 3 rounds each
 #   ROUNDS=5 bench/run_all.sh sample_cost overhead   # some of them
 #
-# Measurements (arguments; default all five):
+# Measurements (arguments; default all six):
 #   sample_cost  bench/sample_cost: per-sample CPU of memscope's process collector vs psutil
 #                (bench/psutil_reader.py) and the bare /proc floor, trees of 1, 100, 1000.
 #   overhead     bench/cpu_job timed plain and under `memscope run --interval 1`, interleaved,
@@ -17,6 +17,8 @@
 #   realtime     bench/sample_cost at 1000 processes, memscope and psutil only, with real 1 s
 #                sleeps between samples (REALTIME_ROUNDS, default 1): a check that driving the
 #                collector in simulated time does not flatter it.
+#   oom          bench/oom_eval: the OOM forecast replayed over ../shared/traces and
+#                tests/data/sessions, against the truth and an earlyoom-like threshold.
 # Environment: BUILD (default build-bench), ROUNDS (3), SAMPLE_SECONDS (30), SIZES (1,100,1000),
 # JOB_ITERATIONS (cpu_job's loop count; 7e9 is about 17 s here), JOBS (ninja -j, 2),
 # TREE_SIZE (1000) and TREE_SECONDS (20) for rss.
@@ -32,10 +34,10 @@ TREE_SIZE=${TREE_SIZE:-1000}
 TREE_SECONDS=${TREE_SECONDS:-20}
 PYTHON=/usr/bin/python3
 MEASUREMENTS=("$@")
-[[ ${#MEASUREMENTS[@]} -eq 0 ]] && MEASUREMENTS=(sample_cost overhead rss bigrss realtime)
+[[ ${#MEASUREMENTS[@]} -eq 0 ]] && MEASUREMENTS=(sample_cost overhead rss bigrss realtime oom)
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEMSCOPE_BUILD_TESTS=ON >&2
-ninja -C "$BUILD" -j"${JOBS:-2}" sample_cost cpu_job memscope memscope_spawn_tree >&2
+ninja -C "$BUILD" -j"${JOBS:-2}" sample_cost cpu_job oom_eval memscope memscope_spawn_tree >&2
 
 MEMSCOPE=$BUILD/memscope
 CPU_JOB=$BUILD/bench/cpu_job
@@ -196,8 +198,17 @@ for measurement in "${MEASUREMENTS[@]}"; do
     echo
     ;;
 
+  oom)
+    echo "## OOM forecast on recorded traces"
+    echo
+    echo "\`$BUILD/bench/oom_eval --markdown\`"
+    echo
+    "$BUILD/bench/oom_eval" --markdown
+    echo
+    ;;
+
   *)
-    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime)" >&2
+    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom)" >&2
     exit 2
     ;;
   esac

@@ -123,7 +123,7 @@ nlohmann::json Guard::action_json(const act::ActionRecord& record) const {
   // The assessment behind it, for the fields every event carries.
   for (const analyze::Assessment& a : monitor_.assessments()) {
     if (a.resource != record.resource) continue;
-    event["usage_percent"] = std::round(a.usage_percent * 1000.0) / 1000.0;
+    event["usage_percent"] = std::round(a.usage_percent * 100.0) / 100.0;
     event["predicted_oom_time_seconds"] =
         a.predicted_oom_seconds
             ? nlohmann::json(std::round(*a.predicted_oom_seconds * 1000.0) / 1000.0)

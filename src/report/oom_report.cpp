@@ -13,6 +13,8 @@ constexpr double kMiB = 1024.0 * 1024.0;
 
 // Rounds for JSON so reports are stable and readable (3 decimals).
 double rounded(double value) { return std::round(value * 1000.0) / 1000.0; }
+// Percentages: two decimals, like every memscope report.
+double percent(double value) { return std::round(value * 100.0) / 100.0; }
 
 nlohmann::json optional_seconds(const std::optional<double>& seconds) {
   return seconds ? nlohmann::json(rounded(*seconds)) : nlohmann::json(nullptr);
@@ -33,7 +35,7 @@ nlohmann::json assessment_json(const analyze::Assessment& a) {
       {"risk_level", analyze::to_string(a.level)},
       {"raw_risk_level", analyze::to_string(a.raw_level)},
       {"confidence", rounded(a.confidence)},
-      {"current_usage_percent", rounded(a.usage_percent)},
+      {"current_usage_percent", percent(a.usage_percent)},
       {"used_bytes", a.used_bytes},
       {"limit_bytes", a.limit_bytes},
       {"limit_source", a.limit_source},
@@ -55,7 +57,7 @@ nlohmann::json level_change_json(const analyze::LevelChange& change) {
       {"resource", change.resource},
       {"level", analyze::to_string(change.to)},
       {"previous_level", analyze::to_string(change.from)},
-      {"usage_percent", rounded(a.usage_percent)},
+      {"usage_percent", percent(a.usage_percent)},
       {"predicted_oom_time_seconds", optional_seconds(a.predicted_oom_seconds)},
       {"confidence", rounded(a.confidence)},
       {"growth_rate_mb_per_sec", rounded(a.growth_bytes_per_second / kMiB)},
@@ -75,7 +77,7 @@ nlohmann::json oom_report_json(const analyze::OomMonitor& monitor, const std::st
       for (const auto& [level, when] : found->second) {
         first[analyze::to_string(level)] = {
             {"t_seconds", rounded(when.t_seconds)},
-            {"usage_percent", rounded(when.usage_percent)},
+            {"usage_percent", percent(when.usage_percent)},
             {"predicted_oom_time_seconds", optional_seconds(when.predicted_oom_seconds)}};
         if (level > peak) peak = level;
       }
@@ -85,8 +87,8 @@ nlohmann::json oom_report_json(const analyze::OomMonitor& monitor, const std::st
   }
   const analyze::ModelParams& params = monitor.params();
   return {
-      {"format", "memscope-oom"},
-      {"version", 1},
+      {"report", "memscope-oom"},
+      {"schema_version", 1},
       {"mode", mode},
       {"source", source},
       {"threshold_percent", params.threshold_percent},

@@ -1,6 +1,6 @@
 // Renderings of the OOM forecast (analyze/oom.hpp): the per-resource JSON object of `memscope
 // oom` reports and OOMDetector predictions, the lines of --events, and terminal lines.
-// JSON layout "memscope-oom" version 1, documented in docs/report-formats.md.
+// JSON layout "memscope-oom" schema 1, documented in docs/report-formats.md.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,7 +19,7 @@ nlohmann::json assessment_json(const analyze::Assessment& assessment);
 // predicted_oom_time_seconds, confidence, growth_rate_mb_per_sec, reason.
 nlohmann::json level_change_json(const analyze::LevelChange& change);
 
-// The report at the end: format, version, mode ("live" | "replay"), source, threshold_percent,
+// The report at the end: report ("memscope-oom"), schema_version, mode ("live" | "replay"), source, threshold_percent,
 // resources (latest assessment each, with first_raised per level), peak level.
 nlohmann::json oom_report_json(const analyze::OomMonitor& monitor, const std::string& mode,
                                const std::string& source);
