@@ -81,9 +81,11 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     }
     guard_config = std::move(*checked);
   } else if (options.guard.any_action() || !options.guard.events_path.empty() ||
-             !options.guard.limit.empty() || options.guard.dry_run) {
-    std::cerr << "memscope run: --on, --kill, --dry-run, --limit and --events belong to "
-                 "--oom-guard; add --oom-guard\n";
+             !options.guard.limit.empty() || options.guard.dry_run ||
+             options.guard.threshold_percent != GuardFlags{}.threshold_percent ||
+             options.guard.kill_grace_seconds != GuardFlags{}.kill_grace_seconds) {
+    std::cerr << "memscope run: --threshold, --limit, --on, --kill, --kill-grace, --dry-run and "
+                 "--events belong to --oom-guard; add --oom-guard\n";
     return kExitUsage;
   }
 
