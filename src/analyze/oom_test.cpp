@@ -855,13 +855,15 @@ TEST(OomObserve, TreeLimitFromTheHostHeadroom) {
 
   // Over the limit: no headroom, the limit is the tree's own use.
   sample.system.used_bytes = 5 * kGiB;
-  tree = find(observe(sample, scope), "tree");
+  const std::vector<Observation> over = observe(sample, scope);
+  tree = find(over, "tree");
   ASSERT_NE(tree, nullptr);
   EXPECT_EQ(tree->limit_bytes, 600 * kMiB);
 
   // --limit wins over the headroom.
   scope.tree_limit = 700 * kMiB;
-  tree = find(observe(sample, scope), "tree");
+  const std::vector<Observation> limited = observe(sample, scope);
+  tree = find(limited, "tree");
   ASSERT_NE(tree, nullptr);
   EXPECT_EQ(tree->limit_bytes, 700 * kMiB);
   EXPECT_EQ(tree->limit_source, "--limit");
