@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "analyze/trend.hpp"
 #include "core/units.hpp"
 
 namespace memscope::analyze {
@@ -144,132 +145,13 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-struct EnvelopePoint {
-  double t;
-  double v;
-  double children;  // < 0 unknown
-};
-
-double median_of(std::vector<double>& values) {
-  if (values.empty()) return 0;
-  const size_t mid = values.size() / 2;
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid), values.end());
-  double m = values[mid];
-  if (values.size() % 2 == 0) {
-    const double lower =
-        *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
-    m = (m + lower) / 2;
-  }
-  return m;
-}
-
-struct Fit {
-  size_t n = 0;
-  double slope = 0;
-  double intercept = 0;
-  double sigma = 0;        // robust residual scale (1.4826 MAD)
-  double slope_error = 0;  // standard error of the slope
-  double span = 0;
-};
-
-// Theil–Sen over points[first, last).
-template <class Value>
-Fit theil_sen(const std::vector<EnvelopePoint>& points, size_t first, size_t last, Value value) {
-  Fit fit;
-  fit.n = last - first;
-  if (fit.n == 0) return fit;
-  fit.span = points[last - 1].t - points[first].t;
-  if (fit.n < 2) {
-    fit.intercept = value(points[first]);
-    return fit;
-  }
-  std::vector<double> slopes;
-  slopes.reserve(fit.n * (fit.n - 1) / 2);
-  for (size_t i = first; i < last; ++i) {
-    for (size_t j = i + 1; j < last; ++j) {
-      const double dt = points[j].t - points[i].t;
-      if (dt > 0) slopes.push_back((value(points[j]) - value(points[i])) / dt);
-    }
-  }
-  fit.slope = median_of(slopes);
-  std::vector<double> offsets;
-  offsets.reserve(fit.n);
-  double mean_t = 0;
-  for (size_t i = first; i < last; ++i) {
-    offsets.push_back(value(points[i]) - fit.slope * points[i].t);
-    mean_t += points[i].t;
-  }
-  mean_t /= static_cast<double>(fit.n);
-  fit.intercept = median_of(offsets);
-  std::vector<double> residuals;
-  residuals.reserve(fit.n);
-  double sxx = 0;
-  for (size_t i = first; i < last; ++i) {
-    residuals.push_back(std::abs(value(points[i]) - (fit.intercept + fit.slope * points[i].t)));
-    sxx += (points[i].t - mean_t) * (points[i].t - mean_t);
-  }
-  fit.sigma = 1.4826 * median_of(residuals);
-  fit.slope_error = sxx > 0 ? fit.sigma / std::sqrt(sxx) : 0;
-  return fit;
-}
-
-// The time scale of a sawtooth, from the swings of the series larger than `swing` (a zigzag
-// over the points finds its peaks and troughs):
-// - with four or more regularly spaced peaks, their spacing (the period);
-// - with fewer, the longest rise that ended in a fall: a rise that memory then gave back was a
-//   tooth (one training step, an evaluation pass), not a trend, so the envelope must not be
-//   finer than it;
-// - 0 when nothing fell by more than `swing`.
-double sawtooth_scale(const std::deque<double>& ts, const std::deque<double>& vs, double swing) {
-  if (ts.size() < 3 || swing <= 0) return 0;
-  int direction = 0;  // +1 rising, -1 falling
-  double high = vs.front();
-  double high_t = ts.front();
-  double low = vs.front();
-  double low_t = ts.front();
-  std::vector<double> peaks;
-  double longest_rise = 0;
-  for (size_t i = 1; i < vs.size(); ++i) {
-    const double v = vs[i];
-    if (direction >= 0) {
-      if (v > high) {
-        high = v;
-        high_t = ts[i];
-        if (direction == 0 && v - low > swing) direction = 1;
-      } else if (v < low && direction == 0) {
-        low = v;
-        low_t = ts[i];
-        high = v;
-        high_t = ts[i];
-      } else if (high - v > swing) {
-        peaks.push_back(high_t);
-        longest_rise = std::max(longest_rise, high_t - low_t);
-        direction = -1;
-        low = v;
-        low_t = ts[i];
-      }
-    } else if (v < low) {
-      low = v;
-      low_t = ts[i];
-    } else if (v - low > swing) {
-      direction = 1;
-      high = v;
-      high_t = ts[i];
-    }
-  }
-  if (peaks.size() >= 4) {
-    std::vector<double> gaps;
-    for (size_t i = 1; i < peaks.size(); ++i) gaps.push_back(peaks[i] - peaks[i - 1]);
-    double mean = 0;
-    for (const double g : gaps) mean += g;
-    mean /= static_cast<double>(gaps.size());
-    double variance = 0;
-    for (const double g : gaps) variance += (g - mean) * (g - mean);
-    variance /= static_cast<double>(gaps.size());
-    if (mean > 0 && std::sqrt(variance) <= 0.35 * mean) return mean;
-    return 0;  // irregular: jitter that now and then exceeds `swing`
-  }
-  return longest_rise;
+TrendOptions trend_options(const ModelParams& params) {
+  TrendOptions options;
+  options.fit_window_seconds = params.fit_window_seconds;
+  options.min_window_seconds = params.min_window_seconds;
+  options.max_warmup_seconds = params.max_warmup_seconds;
+  options.max_points = params.max_points;
+  return options;
 }
 
 std::string duration_words(double seconds) { return format_duration(seconds); }
@@ -323,42 +205,15 @@ std::string recommend(const Assessment& a, double children_slope) {
 
 }  // namespace
 
-ResourceModel::ResourceModel(const ModelParams& params) : params_(params) {}
+ResourceModel::ResourceModel(const ModelParams& params)
+    : params_(params), history_(trend_options(params)) {}
 
 void ResourceModel::add(const Observation& observation) {
-  if (!points_.empty() && observation.t_seconds < points_.back().t) return;  // time went back
-  if (!has_first_) {
-    first_t_ = observation.t_seconds;
-    has_first_ = true;
-  }
+  if (!history_.empty() && observation.t_seconds < history_.last_t()) return;  // time went back
   last_ = observation;
-  points_.push_back(
-      {observation.t_seconds, static_cast<double>(observation.used_bytes),
-       observation.children_bytes ? static_cast<double>(*observation.children_bytes) : -1.0});
-  const double horizon = observation.t_seconds - params_.fit_window_seconds;
-  while (points_.size() > 1 && points_.front().t < horizon) points_.pop_front();
-  if (points_.size() > params_.max_points) {
-    // Too many points in the window: keep each time bucket's peak (the envelope is what the
-    // model fits). Buckets have a fixed width on the absolute time axis, so a kept point never
-    // stands for more than one bucket of time and leaves the window with it; the newest point
-    // is always kept as it is.
-    const double bucket_width = params_.fit_window_seconds /
-                                static_cast<double>(std::max<size_t>(params_.max_points / 2, 1));
-    std::deque<Point> merged;
-    int64_t bucket = 0;
-    for (size_t i = 0; i + 1 < points_.size(); ++i) {
-      const Point& p = points_[i];
-      const auto b = static_cast<int64_t>(std::floor(p.t / bucket_width));
-      if (merged.empty() || b != bucket) {
-        merged.push_back(p);
-        bucket = b;
-      } else if (p.used >= merged.back().used) {
-        merged.back() = p;
-      }
-    }
-    merged.push_back(points_.back());
-    points_.swap(merged);
-  }
+  history_.add(
+      observation.t_seconds, static_cast<double>(observation.used_bytes),
+      observation.children_bytes ? static_cast<double>(*observation.children_bytes) : -1.0);
 }
 
 Assessment ResourceModel::assess() const {
@@ -369,7 +224,7 @@ Assessment ResourceModel::assess() const {
   a.used_bytes = last_.used_bytes;
   a.limit_bytes = last_.limit_bytes;
   a.limit_source = last_.limit_source;
-  if (points_.empty() || a.limit_bytes == 0) {
+  if (history_.empty() || a.limit_bytes == 0) {
     a.reason = "no limit known";
     a.recommendation = "no action needed";
     return a;
@@ -378,53 +233,12 @@ Assessment ResourceModel::assess() const {
   const double current = static_cast<double>(a.used_bytes);
   a.usage_percent = 100.0 * current / limit;
 
-  // The envelope: peaks per window.
-  const double t0 = points_.front().t;
-  const double span_all = a.t_seconds - t0;
-  std::deque<double> ts;
-  std::deque<double> vs;
-  for (const Point& p : points_) {
-    ts.push_back(p.t);
-    vs.push_back(p.used);
-  }
-  const double scale = sawtooth_scale(ts, vs, 0.01 * limit);
-  double width = std::clamp(span_all / 16, params_.min_window_seconds,
-                            std::max(params_.min_window_seconds, params_.fit_window_seconds / 24));
-  width = std::min(std::max(width, scale), std::max(width, params_.fit_window_seconds / 4));
-  std::vector<EnvelopePoint> envelope;
-  int64_t bucket = -1;
-  for (const Point& p : points_) {
-    const auto b = static_cast<int64_t>(std::floor((p.t - t0) / width));
-    if (b != bucket) {
-      envelope.push_back({p.t, p.used, p.children});
-      bucket = b;
-    } else if (p.used >= envelope.back().v) {
-      envelope.back() = {p.t, p.used, p.children};
-    }
-  }
-
-  // Warm-up: while the data still starts at the beginning of the recording, drop leading
-  // envelope points that the trend of the points after them does not explain.
-  const auto value = [](const EnvelopePoint& p) { return p.v; };
-  const size_t n = envelope.size();
-  size_t first = 0;
-  const bool at_start = t0 - first_t_ <= width;
-  if (at_start) {
-    while (n - first > std::max<size_t>(3, n / 2) &&
-           envelope[first].t - first_t_ <= params_.max_warmup_seconds) {
-      const Fit fit = theil_sen(envelope, first, n, value);
-      const double tolerance = std::max({3 * fit.sigma, 0.005 * limit, kMiB});
-      const double residual = envelope[first].v - (fit.intercept + fit.slope * envelope[first].t);
-      if (std::abs(residual) <= tolerance) break;
-      ++first;
-    }
-  }
-  a.warmup_end_seconds = first > 0 ? envelope[first].t : first_t_;
-  const Fit fit = theil_sen(envelope, first, n, value);
-  a.fit_points = fit.n;
+  const Trend fit = fit_trend(history_, limit);
+  a.warmup_end_seconds = fit.warmup_end;
+  a.fit_points = fit.points;
   a.fit_span_seconds = fit.span;
   a.growth_bytes_per_second = fit.slope;
-  a.growing = fit.n >= 3 && fit.slope > 0 && fit.slope > 2 * fit.slope_error;
+  a.growing = fit.growing;
 
   const double fitted_now = fit.intercept + fit.slope * a.t_seconds;
   const double base = std::max(current, fitted_now);
@@ -435,7 +249,7 @@ Assessment ResourceModel::assess() const {
   // reaching further ahead than extrapolation_ratio times that data is discounted (30 s of a
   // slight rise do not make a 10-minute forecast). Otherwise: how sure the model is that even
   // the slope's upper bound would not reach the limit within an hour.
-  if (fit.n >= 4) {
+  if (fit.points >= 4) {
     const auto span_factor = [&](double needed) { return std::clamp(fit.span / needed, 0.0, 1.0); };
     if (a.predicted_oom_seconds && *a.predicted_oom_seconds <= params_.medium_seconds) {
       const double needed = std::max(params_.full_confidence_span_seconds,
@@ -488,13 +302,7 @@ Assessment ResourceModel::assess() const {
   }
   a.level = a.raw_level;
 
-  double children_slope = 0;
-  bool children_known = fit.n >= 3;
-  for (size_t i = first; i < n && children_known; ++i) children_known = envelope[i].children >= 0;
-  if (children_known) {
-    children_slope =
-        theil_sen(envelope, first, n, [](const EnvelopePoint& p) { return p.children; }).slope;
-  }
+  const double children_slope = fit.aux_known ? fit.aux_slope : 0;
   a.recommendation = recommend(a, children_slope);
   return a;
 }

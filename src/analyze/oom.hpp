@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "analyze/trend.hpp"
 #include "core/sample.hpp"
 
 namespace memscope::analyze {
@@ -128,19 +129,12 @@ class ResourceModel {
   void add(const Observation& observation);
   // The forecast at the latest observation (raw_level == level: no hysteresis here).
   Assessment assess() const;
-  bool empty() const { return points_.empty(); }
+  bool empty() const { return history_.empty(); }
 
  private:
-  struct Point {
-    double t;
-    double used;
-    double children;  // < 0: unknown
-  };
   ModelParams params_;
-  std::deque<Point> points_;
+  TrendHistory history_;
   Observation last_;
-  double first_t_ = 0;
-  bool has_first_ = false;
 };
 
 struct LevelChange {
