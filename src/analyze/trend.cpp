@@ -76,7 +76,8 @@ Fit theil_sen(const std::vector<TrendPoint>& points, size_t first, size_t last, 
 // The time scale of a sawtooth, from the swings of the series larger than `swing` (a zigzag
 // over the points finds its peaks and troughs):
 // - with four or more regularly spaced peaks, their spacing (the period);
-// - with fewer, the longest rise that ended in a fall: a rise that memory then gave back was a
+// - with fewer, the longest rise that ended in a fall giving back at least half of it: a rise that
+// memory then gave back was a
 //   tooth (one training step, an evaluation pass), not a trend, so the envelope must not be
 //   finer than it;
 // - 0 when nothing fell by more than `swing`.
@@ -89,6 +90,14 @@ double sawtooth_scale(const std::deque<double>& ts, const std::deque<double>& vs
   double low_t = ts.front();
   std::vector<double> peaks;
   double longest_rise = 0;
+  // The rise that ended at the last peak; it counts as a tooth once memory gave back at least
+  // half of it (a leak with a small dip is not a tooth).
+  double rise_bytes = 0;
+  double rise_seconds = 0;
+  double peak = 0;
+  const auto settle_fall = [&]() {
+    if (peak - low >= 0.5 * rise_bytes) longest_rise = std::max(longest_rise, rise_seconds);
+  };
   for (size_t i = 1; i < vs.size(); ++i) {
     const double v = vs[i];
     if (direction >= 0) {
@@ -103,7 +112,9 @@ double sawtooth_scale(const std::deque<double>& ts, const std::deque<double>& vs
         high_t = ts[i];
       } else if (high - v > swing) {
         peaks.push_back(high_t);
-        longest_rise = std::max(longest_rise, high_t - low_t);
+        rise_bytes = high - low;
+        rise_seconds = high_t - low_t;
+        peak = high;
         direction = -1;
         low = v;
         low_t = ts[i];
@@ -112,11 +123,13 @@ double sawtooth_scale(const std::deque<double>& ts, const std::deque<double>& vs
       low = v;
       low_t = ts[i];
     } else if (v - low > swing) {
+      settle_fall();
       direction = 1;
       high = v;
       high_t = ts[i];
     }
   }
+  if (direction == -1) settle_fall();
   if (peaks.size() >= 4) {
     std::vector<double> gaps;
     for (size_t i = 1; i < peaks.size(); ++i) gaps.push_back(peaks[i] - peaks[i - 1]);

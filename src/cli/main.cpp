@@ -17,6 +17,8 @@ const std::vector<Subcommand>& subcommands() {
       {"profile", "Sample GPUs and host for a while; JSON report, peaks, charts", attach_profile},
       {"oom", "Forecast when memory runs out (host, GPUs, a process tree) and act before it does",
        attach_oom},
+      {"leak", "Growth verdicts per process and GPU process: leak suspected, plateaued, none",
+       attach_leak},
       {"report", "Render a recorded session: summary, --html, --json, --csv", attach_report},
   };
   return table;

@@ -31,5 +31,6 @@ Runner attach_profile(CLI::App& sub, const GlobalOptions& global);
 Runner attach_run(CLI::App& sub, const GlobalOptions& global);
 Runner attach_report(CLI::App& sub, const GlobalOptions& global);
 Runner attach_oom(CLI::App& sub, const GlobalOptions& global);
+Runner attach_leak(CLI::App& sub, const GlobalOptions& global);
 
 }  // namespace memscope::cli

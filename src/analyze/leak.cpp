@@ -1,0 +1,116 @@
+#include "analyze/leak.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace memscope::analyze {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+TrendOptions window_options(double seconds) {
+  TrendOptions options;
+  options.fit_window_seconds = seconds;
+  options.max_warmup_seconds = 120;
+  options.max_points = 2048;
+  return options;
+}
+
+}  // namespace
+
+LeakDetector::LeakDetector(const LeakParams& params) : params_(params) {}
+
+void LeakDetector::add(const Sample& sample) {
+  const auto track = [&](const std::string& memory, const ProcessSample& p, uint64_t bytes) {
+    const auto key = std::make_pair(memory, std::make_pair(p.pid, p.start_time_ticks));
+    auto it = series_.find(key);
+    if (it == series_.end()) {
+      it = series_
+               .emplace(key, Series(window_options(params_.window_seconds),
+                                    window_options(params_.recent_seconds)))
+               .first;
+      it->second.latest.pid = p.pid;
+      it->second.latest.start_time_ticks = p.start_time_ticks;
+      it->second.latest.memory = memory;
+      it->second.latest.first_seen_seconds = sample.t_seconds;
+      it->second.latest.first_bytes = bytes;
+    }
+    Series& s = it->second;
+    s.history.add(sample.t_seconds, static_cast<double>(bytes));
+    s.recent.add(sample.t_seconds, static_cast<double>(bytes));
+    s.latest.comm = p.comm;
+    s.latest.last_seen_seconds = sample.t_seconds;
+    s.latest.current_bytes = bytes;
+    s.latest.peak_bytes = std::max(s.latest.peak_bytes, bytes);
+    s.latest.rss_bytes = p.rss_bytes;
+    s.latest.pss_bytes = p.pss_bytes;
+  };
+  for (const ProcessSample& p : sample.processes) track("uss", p, p.uss_bytes);
+  for (const DeviceSample& device : sample.devices) {
+    for (const GpuProcess& g : device.processes) {
+      ProcessSample p;
+      p.pid = static_cast<int>(g.pid);
+      for (const ProcessSample& q : sample.processes) {
+        if (q.pid == p.pid) p = q;
+      }
+      track(fmt::format("gpu{}", device.index), p, g.used_bytes);
+    }
+  }
+}
+
+std::vector<LeakVerdict> LeakDetector::verdicts() const {
+  std::vector<LeakVerdict> out;
+  const double threshold = params_.threshold_mb_per_min * kMiB / 60.0;  // bytes per second
+  for (const auto& [key, s] : series_) {
+    LeakVerdict v = s.latest;
+    const double scale = std::max(static_cast<double>(v.peak_bytes), 64 * kMiB);
+    const Trend trend = fit_trend(s.history, scale);
+    const Trend recent = fit_trend(s.recent, scale);
+    v.growth_bytes_per_second = trend.slope;
+    v.recent_growth_bytes_per_second = recent.slope;
+    v.warmup_end_seconds = trend.warmup_end;
+    const double span_factor = std::clamp(trend.span / params_.min_span_seconds / 2, 0.0, 1.0);
+    if (trend.growing) {
+      v.confidence = std::clamp(1 - 2 * trend.slope_error / trend.slope, 0.0, 1.0) * span_factor;
+    } else {
+      v.confidence = span_factor;
+    }
+    const double rise = static_cast<double>(v.peak_bytes) - static_cast<double>(v.first_bytes);
+    const bool still_growing = recent.slope >= 0.5 * trend.slope && recent.slope > 0;
+    if (trend.growing && trend.slope >= threshold && trend.span >= params_.min_span_seconds &&
+        still_growing) {
+      v.verdict = "leak suspected";
+      v.projected_growth_bytes_per_hour = trend.slope * 3600;
+      v.reason = fmt::format(
+          "grows {:.2f} MiB/min over {:.0f} s after warm-up (still {:.2f} MiB/min over the last "
+          "{:.0f} s): {:.0f} MiB per hour at this rate",
+          trend.slope * 60 / kMiB, trend.span, recent.slope * 60 / kMiB, params_.recent_seconds,
+          trend.slope * 3600 / kMiB);
+    } else if (rise >= std::max(static_cast<double>(params_.plateau_min_rise_bytes),
+                                0.1 * static_cast<double>(v.first_bytes))) {
+      v.verdict = "growth plateaued";
+      v.reason = fmt::format(
+          "rose {:.1f} MiB ({:.1f} → {:.1f} MiB) then levelled off (now {:.2f} MiB/min): a "
+          "warm-up, caches filling, or workers touching shared pages (copy-on-read); not a leak",
+          rise / kMiB, static_cast<double>(v.first_bytes) / kMiB,
+          static_cast<double>(v.peak_bytes) / kMiB, recent.slope * 60 / kMiB);
+    } else {
+      v.verdict = "no growth";
+      v.reason = fmt::format("{:.2f} MiB/min, below {:g} MiB/min or not significant",
+                             trend.slope * 60 / kMiB, params_.threshold_mb_per_min);
+    }
+    out.push_back(std::move(v));
+  }
+  const auto rank = [](const LeakVerdict& v) {
+    return v.verdict == "leak suspected" ? 0 : v.verdict == "growth plateaued" ? 1 : 2;
+  };
+  std::stable_sort(out.begin(), out.end(), [&](const LeakVerdict& a, const LeakVerdict& b) {
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    return a.growth_bytes_per_second > b.growth_bytes_per_second;
+  });
+  return out;
+}
+
+}  // namespace memscope::analyze

@@ -1,0 +1,259 @@
+// memscope leak [--threshold MB/min] [--duration S] [--interval S] [--output FILE.json]
+//               (--pid PID | -- CMD ARGS... | --session S.db | --csv TRACE.csv)
+// Growth verdicts per process (USS) and per GPU process, from the same trend code as `oom`:
+// leak suspected / growth plateaued / no growth. (Allocation tracking, --enable-tracking, is not
+// built yet.)
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "analyze/leak.hpp"
+#include "cli/common.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/options.hpp"
+#include "collect/trace_csv.hpp"
+#include "core/log.hpp"
+#include "core/units.hpp"
+#include "store/session_reader.hpp"
+
+namespace memscope::cli {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+struct LeakOptions {
+  double threshold_mb_per_min = 1.0;
+  double duration_seconds = 0;
+  double interval_seconds = 1;
+  std::string output;
+  int pid = 0;
+  std::string session;
+  std::string csv;
+  bool no_gpu = false;
+  bool enable_tracking = false;
+  std::vector<std::string> command;
+};
+
+int usage_error(const std::string& message) {
+  std::cerr << "memscope leak: " << message << "\n";
+  return kExitUsage;
+}
+
+double rounded(double value) { return std::round(value * 1000.0) / 1000.0; }
+
+nlohmann::json verdict_json(const analyze::LeakVerdict& v) {
+  return {{"pid", v.pid},
+          {"comm", v.comm},
+          {"memory", v.memory},
+          {"verdict", v.verdict},
+          {"reason", v.reason},
+          {"confidence", rounded(v.confidence)},
+          {"growth_mb_per_min", rounded(v.growth_bytes_per_second * 60 / kMiB)},
+          {"recent_growth_mb_per_min", rounded(v.recent_growth_bytes_per_second * 60 / kMiB)},
+          {"projected_growth_bytes_per_hour",
+           static_cast<uint64_t>(std::max(0.0, v.projected_growth_bytes_per_hour))},
+          {"first_bytes", v.first_bytes},
+          {"current_bytes", v.current_bytes},
+          {"peak_bytes", v.peak_bytes},
+          {"rss_bytes", v.rss_bytes},
+          {"pss_bytes", v.pss_bytes},
+          {"first_seen_seconds", rounded(v.first_seen_seconds)},
+          {"last_seen_seconds", rounded(v.last_seen_seconds)},
+          {"warmup_end_seconds", rounded(v.warmup_end_seconds)}};
+}
+
+int finish(const LeakOptions& options, const analyze::LeakDetector& detector,
+           const std::string& source) {
+  const std::vector<analyze::LeakVerdict> verdicts = detector.verdicts();
+  std::cout << fmt::format("{:>8}  {:<16} {:<6} {:<17} {:>12} {:>12} {:>8}  {}\n", "pid", "comm",
+                           "memory", "verdict", "MiB/min", "now", "conf", "reason");
+  for (const analyze::LeakVerdict& v : verdicts) {
+    std::cout << fmt::format("{:>8}  {:<16} {:<6} {:<17} {:>12.2f} {:>12} {:>8.2f}  {}\n", v.pid,
+                             v.comm.substr(0, 16), v.memory, v.verdict,
+                             v.growth_bytes_per_second * 60 / kMiB, format_bytes(v.current_bytes),
+                             v.confidence, v.reason);
+  }
+  size_t leaks = 0;
+  for (const analyze::LeakVerdict& v : verdicts) leaks += v.verdict == "leak suspected";
+  std::cout << fmt::format("\n{} of {} series: leak suspected{}\n", leaks, verdicts.size(),
+                           leaks ? " — `memscope leak --enable-tracking -- CMD` (coming) will "
+                                   "name the call sites"
+                                 : "");
+  if (!options.output.empty()) {
+    nlohmann::json document = {{"report", "memscope-leak"},
+                               {"schema_version", 1},
+                               {"source", source},
+                               {"threshold_mb_per_min", options.threshold_mb_per_min},
+                               {"processes", nlohmann::json::array()}};
+    for (const analyze::LeakVerdict& v : verdicts) {
+      document["processes"].push_back(verdict_json(v));
+    }
+    if (Status written = write_text_file(
+            options.output,
+            document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        !written) {
+      std::cerr << "memscope leak: " << written.message() << "\n";
+      return kExitFailure;
+    }
+  }
+  return kExitOk;
+}
+
+int replay(const LeakOptions& options, analyze::LeakDetector& detector) {
+  const bool csv = !options.csv.empty();
+  const std::string& path = csv ? options.csv : options.session;
+  size_t samples = 0;
+  const auto visit = [&](const Sample& sample) {
+    ++samples;
+    detector.add(sample);
+    return true;
+  };
+  Status streamed;
+  if (csv) {
+    streamed = trace::for_each_csv_sample_file(path, visit);
+  } else {
+    auto reader = store::SessionReader::open(path);
+    if (!reader) {
+      std::cerr << "memscope leak: " << reader.message() << "\n";
+      return kExitBadInput;
+    }
+    streamed = reader->for_each_sample(visit);
+  }
+  if (!streamed) {
+    std::cerr << "memscope leak: " << streamed.message() << "\n";
+    return kExitBadInput;
+  }
+  if (samples == 0) {
+    std::cerr << fmt::format("memscope leak: '{}' holds no samples\n", path);
+    return kExitBadInput;
+  }
+  return finish(options, detector, path);
+}
+
+int live(const GlobalOptions& global, const LeakOptions& options, analyze::LeakDetector& detector) {
+  auto sampler = open_sampler(global, {}, !options.no_gpu);
+  if (!sampler) return usage_error(sampler.message());
+  SignalWatcher signals({SIGCHLD, SIGINT, SIGTERM, SIGHUP});
+  RecordingClock clock;
+  const bool has_command = !options.command.empty();
+  pid_t target = options.pid;
+  if (has_command) {
+    const Launch child = launch(options.command, signals.previous_mask());
+    if (child.pid < 0 || child.exec_errno != 0) {
+      const int error = child.exec_errno;
+      std::cerr << fmt::format("memscope leak: cannot run '{}': {}\n", options.command[0],
+                               error == ENOENT ? "command not found" : std::strerror(error));
+      return error == ENOENT ? kExitNotFound : kExitNotExecutable;
+    }
+    target = child.pid;
+  }
+  (*sampler)->set_scope(target, target);
+  int wait_status = 0;
+  bool command_exited = false;
+  double next_sample = 0;
+  bool stop = false;
+  while (!stop) {
+    const double now = clock.seconds();
+    if (now >= next_sample) {
+      detector.add((*sampler)->sample(now, RecordingClock::unix_ms()));
+      next_sample += options.interval_seconds;
+      if (next_sample < now) next_sample = now + options.interval_seconds;
+    }
+    if (options.duration_seconds > 0 && next_sample > options.duration_seconds) break;
+    const auto received = signals.wait(next_sample - clock.seconds());
+    if (received && received->signal != SIGCHLD) {
+      if (has_command && !received->from_terminal) kill(target, received->signal);
+      if (!has_command) stop = true;
+    }
+    if (has_command && waitpid(target, &wait_status, WNOHANG) == target) {
+      command_exited = true;
+      stop = true;
+    } else if (!has_command &&
+               access(fmt::format("{}/{}", global.proc_root, target).c_str(), F_OK) != 0) {
+      stop = true;
+    }
+  }
+  const int status =
+      finish(options, detector,
+             has_command ? fmt::format("command: {}", fmt::join(options.command, " "))
+                         : fmt::format("pid {}", target));
+  if (status != kExitOk) return status;
+  if (command_exited) {
+    if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  }
+  return kExitOk;
+}
+
+int leak_command(const GlobalOptions& global, const LeakOptions& options) {
+  if (options.enable_tracking) {
+    return usage_error(
+        "--enable-tracking (the allocation tracker) is not built yet; the trend verdicts work "
+        "without it");
+  }
+  const int sources = (options.pid != 0) + !options.command.empty() + !options.session.empty() +
+                      !options.csv.empty();
+  if (sources != 1) {
+    return usage_error("give one of --pid PID, a command after --, --session S.db, --csv F");
+  }
+  if (options.pid < 0) return usage_error(fmt::format("--pid {} is not a process id", options.pid));
+  if (!(options.threshold_mb_per_min > 0) || !std::isfinite(options.threshold_mb_per_min)) {
+    return usage_error(
+        fmt::format("--threshold must be a positive number of MiB per minute (got {})",
+                    options.threshold_mb_per_min));
+  }
+  if (options.duration_seconds < 0 || !std::isfinite(options.duration_seconds)) {
+    return usage_error(
+        fmt::format("--duration must be positive (got {})", options.duration_seconds));
+  }
+  if (!(options.interval_seconds >= 0.1) || !std::isfinite(options.interval_seconds)) {
+    return usage_error(
+        fmt::format("--interval must be at least 0.1 seconds (got {})", options.interval_seconds));
+  }
+  if (options.pid != 0 &&
+      access(fmt::format("{}/{}", global.proc_root, options.pid).c_str(), F_OK) != 0) {
+    return usage_error(fmt::format("--pid {}: no such process", options.pid));
+  }
+  if (!options.output.empty()) {
+    if (Status writable = check_writable(options.output); !writable) {
+      return usage_error(writable.message());
+    }
+  }
+  analyze::LeakParams params;
+  params.threshold_mb_per_min = options.threshold_mb_per_min;
+  analyze::LeakDetector detector(params);
+  if (!options.session.empty() || !options.csv.empty()) return replay(options, detector);
+  return live(global, options, detector);
+}
+
+}  // namespace
+
+Runner attach_leak(CLI::App& sub, const GlobalOptions& global) {
+  auto options = std::make_shared<LeakOptions>();
+  sub.add_option("--threshold", options->threshold_mb_per_min,
+                 "Growth (MiB per minute) from which a steady rise is a suspected leak")
+      ->capture_default_str();
+  sub.add_option("-t,--duration", options->duration_seconds,
+                 "Seconds to watch (default: until the target exits or Ctrl-C)");
+  sub.add_option("-i,--interval", options->interval_seconds, "Seconds between samples")
+      ->capture_default_str();
+  sub.add_option("-o,--output", options->output, "JSON report (memscope-leak)");
+  sub.add_option("-p,--pid", options->pid, "Watch this process and its children");
+  sub.add_option("--session", options->session, "Verdicts for a session recorded by `run`");
+  sub.add_option("--csv", options->csv, "Verdicts for a CSV trace (t,pid,ppid,comm,...)");
+  sub.add_flag("--no-gpu", options->no_gpu, "Do not load NVML; host only");
+  sub.add_flag("--enable-tracking", options->enable_tracking,
+               "Allocation tracking with call sites (not built yet)");
+  sub.add_option("command", options->command, "A command to start and watch, after --");
+  sub.positionals_at_end(true);
+  return [&global, options]() { return leak_command(global, *options); };
+}
+
+}  // namespace memscope::cli
