@@ -23,7 +23,12 @@ TrendOptions window_options(double seconds) {
 LeakDetector::LeakDetector(const LeakParams& params) : params_(params) {}
 
 void LeakDetector::add(const Sample& sample) {
-  const auto track = [&](const std::string& memory, const ProcessSample& p, uint64_t bytes) {
+  // `reading_age`: how old the figure is (USS comes from smaps_rollup, which the collector
+  // re-reads on a policy, see README): a repeated old reading is not a new point — fitting it
+  // again would count one measurement many times and make jitter look significant. A reading
+  // enters the trend once, at the time it was taken.
+  const auto track = [&](const std::string& memory, const ProcessSample& p, uint64_t bytes,
+                         double reading_age) {
     const auto key = std::make_pair(memory, std::make_pair(p.pid, p.start_time_ticks));
     auto it = series_.find(key);
     if (it == series_.end()) {
@@ -38,8 +43,11 @@ void LeakDetector::add(const Sample& sample) {
       it->second.latest.first_bytes = bytes;
     }
     Series& s = it->second;
-    s.history.add(sample.t_seconds, static_cast<double>(bytes));
-    s.recent.add(sample.t_seconds, static_cast<double>(bytes));
+    const double reading_t = sample.t_seconds - std::max(0.0, reading_age);
+    if (s.history.empty() || reading_t > s.history.last_t()) {
+      s.history.add(reading_t, static_cast<double>(bytes));
+      s.recent.add(reading_t, static_cast<double>(bytes));
+    }
     s.latest.comm = p.comm;
     s.latest.last_seen_seconds = sample.t_seconds;
     s.latest.current_bytes = bytes;
@@ -47,7 +55,9 @@ void LeakDetector::add(const Sample& sample) {
     s.latest.rss_bytes = p.rss_bytes;
     s.latest.pss_bytes = p.pss_bytes;
   };
-  for (const ProcessSample& p : sample.processes) track("uss", p, p.uss_bytes);
+  for (const ProcessSample& p : sample.processes) {
+    track("uss", p, p.uss_bytes, p.smaps_age_seconds);
+  }
   for (const DeviceSample& device : sample.devices) {
     for (const GpuProcess& g : device.processes) {
       ProcessSample p;
@@ -55,7 +65,7 @@ void LeakDetector::add(const Sample& sample) {
       for (const ProcessSample& q : sample.processes) {
         if (q.pid == p.pid) p = q;
       }
-      track(fmt::format("gpu{}", device.index), p, g.used_bytes);
+      track(fmt::format("gpu{}", device.index), p, g.used_bytes, 0);
     }
   }
 }
