@@ -465,6 +465,8 @@ std::vector<ActionRecord> ActionRunner::on_level_change(RiskLevel from, RiskLeve
   return records;
 }
 
+bool ActionRunner::has_pending_kill() const { return !impl_->pending.empty(); }
+
 std::vector<ActionRecord> ActionRunner::tick(double now_seconds) {
   std::vector<ActionRecord> records;
   Impl& impl = *impl_;

@@ -85,6 +85,8 @@ class ActionRunner {
   // Commands are reaped by pid only (waitpid(pid, WNOHANG)), never waitpid(-1), so the caller's
   // own children (the job of `memscope run`) are left alone.
   std::vector<ActionRecord> tick(double now_seconds);
+  // A victim sent SIGTERM whose grace period has not run out (tick will SIGKILL it if needed).
+  bool has_pending_kill() const;
 
   // For the rules about targets, the pure part: the largest process of root_pid's tree in
   // `processes` (by PSS, or by GPU memory when `by_gpu`, ties — e.g. no per-process GPU data —

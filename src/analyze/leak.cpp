@@ -23,6 +23,7 @@ TrendOptions window_options(double seconds) {
 LeakDetector::LeakDetector(const LeakParams& params) : params_(params) {}
 
 void LeakDetector::add(const Sample& sample) {
+  if (!std::isfinite(sample.t_seconds)) return;  // a damaged recording: not a point in time
   // `reading_age`: how old the figure is (USS comes from smaps_rollup, which the collector
   // re-reads on a policy, see README): a repeated old reading is not a new point — fitting it
   // again would count one measurement many times and make jitter look significant. A reading
@@ -62,9 +63,16 @@ void LeakDetector::add(const Sample& sample) {
     for (const GpuProcess& g : device.processes) {
       ProcessSample p;
       p.pid = static_cast<int>(g.pid);
+      bool in_sample = false;
       for (const ProcessSample& q : sample.processes) {
-        if (q.pid == p.pid) p = q;
+        if (q.pid == p.pid) {
+          p = q;
+          in_sample = true;
+        }
       }
+      // The device lists every process on it; only the watched ones (the sample's) are judged,
+      // unless the sample has no processes at all.
+      if (!in_sample && !sample.processes.empty()) continue;
       track(fmt::format("gpu{}", device.index), p, g.used_bytes, 0);
     }
   }
@@ -76,8 +84,34 @@ std::vector<LeakVerdict> LeakDetector::verdicts() const {
   for (const auto& [key, s] : series_) {
     LeakVerdict v = s.latest;
     const double scale = std::max(static_cast<double>(v.peak_bytes), 64 * kMiB);
-    const Trend trend = fit_trend(s.history, scale);
-    const Trend recent = fit_trend(s.recent, scale);
+    // Memory given back at the very end (a process freeing as it exits, the last sample caught
+    // mid-way) says nothing about growth during the run: judge the run up to its peak.
+    const std::deque<TrendPoint>& points = s.history.points();
+    size_t peak_index = 0;
+    for (size_t i = 0; i < points.size(); ++i) {
+      if (points[i].v >= points[peak_index].v) peak_index = i;
+    }
+    double low_before_peak = points.empty() ? 0 : points[peak_index].v;
+    for (size_t i = 0; i < peak_index; ++i)
+      low_before_peak = std::min(low_before_peak, points[i].v);
+    // Only a fall right at the end counts (the peak within the last 10 % of the data, or 5 s);
+    // a peak early in the run followed by a long flat stretch is not "freed at the end".
+    const double data_span = points.empty() ? 0 : points.back().t - points.front().t;
+    const bool freed_at_end =
+        !points.empty() && peak_index + 1 < points.size() &&
+        points.back().t - points[peak_index].t <= std::max(5.0, 0.1 * data_span) &&
+        points[peak_index].v - points.back().v >= 0.5 * (points[peak_index].v - low_before_peak) &&
+        points[peak_index].v - points.back().v > 0.01 * scale;
+    TrendHistory until_peak(s.history.options());
+    TrendHistory recent_until_peak(s.recent.options());
+    if (freed_at_end) {
+      for (size_t i = 0; i <= peak_index; ++i) {
+        until_peak.add(points[i].t, points[i].v, points[i].aux);
+        recent_until_peak.add(points[i].t, points[i].v, points[i].aux);
+      }
+    }
+    const Trend trend = fit_trend(freed_at_end ? until_peak : s.history, scale);
+    const Trend recent = fit_trend(freed_at_end ? recent_until_peak : s.recent, scale);
     v.growth_bytes_per_second = trend.slope;
     v.recent_growth_bytes_per_second = recent.slope;
     v.warmup_end_seconds = trend.warmup_end;
@@ -110,6 +144,10 @@ std::vector<LeakVerdict> LeakDetector::verdicts() const {
       v.verdict = "no growth";
       v.reason = fmt::format("{:.2f} MiB/min, below {:g} MiB/min or not significant",
                              trend.slope * 60 / kMiB, params_.threshold_mb_per_min);
+    }
+    if (freed_at_end) {
+      v.reason += fmt::format(" (memory given back at the end; judged up to its peak at {:.1f} s)",
+                              points[peak_index].t);
     }
     out.push_back(std::move(v));
   }

@@ -82,6 +82,24 @@ TEST(LeakDetector, SteadyGrowthIsASuspectedLeak) {
   EXPECT_EQ(v.pss_bytes, v.current_bytes + 30 * kMiB);
 }
 
+TEST(LeakDetector, MemoryFreedAtExitStillShowsTheLeak) {
+  // 20 MiB/s for 40 s, then the process frees most of it as it exits (the last sample).
+  const auto verdicts = verdicts_for(
+      41, 0.5, [](double t) { return t <= 40 ? 10 * kMiBs + 20 * kMiBs * t : 100 * kMiBs; });
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_EQ(verdicts[0].verdict, "leak suspected") << verdicts[0];
+  EXPECT_NE(verdicts[0].reason.find("given back at the end"), std::string::npos) << verdicts[0];
+}
+
+TEST(LeakDetector, EarlyPeakThenLongFlatIsNotFreedAtTheEnd) {
+  // Ramp to 250 MiB by 5 s, flat to 60 s, then torn down at exit: no leak.
+  const auto verdicts = verdicts_for(61, 0.5, [](double t) {
+    return t < 5 ? 50 * kMiBs * t : (t <= 60 ? 250 * kMiBs : 20 * kMiBs);
+  });
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_NE(verdicts[0].verdict, "leak suspected") << verdicts[0];
+}
+
 TEST(LeakDetector, FlatWithJitterIsNoGrowth) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> jitter(-2 * kMiBs, 2 * kMiBs);

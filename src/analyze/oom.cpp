@@ -266,7 +266,9 @@ Assessment ResourceModel::assess() const {
 
   // Levels.
   const double critical_percent = std::max(params_.critical_percent, params_.threshold_percent);
-  const double medium_percent = params_.threshold_percent - params_.medium_margin_percent;
+  // Never below half the threshold: `--threshold 10` must not make an idle resource medium.
+  const double medium_percent = std::max(params_.threshold_percent - params_.medium_margin_percent,
+                                         params_.threshold_percent / 2);
   const auto forecast_within = [&](double seconds, double min_confidence) {
     return a.predicted_oom_seconds && *a.predicted_oom_seconds <= seconds &&
            a.confidence >= min_confidence;
@@ -311,6 +313,7 @@ OomMonitor::OomMonitor(const ModelParams& params, const ObservationScope& scope)
     : params_(params), scope_(scope) {}
 
 std::vector<LevelChange> OomMonitor::add(const Sample& sample) {
+  if (!std::isfinite(sample.t_seconds)) return {};  // a damaged recording: not a point in time
   return add(sample.t_seconds, observe(sample, scope_));
 }
 

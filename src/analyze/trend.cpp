@@ -148,6 +148,7 @@ double sawtooth_scale(const std::deque<double>& ts, const std::deque<double>& vs
 }  // namespace
 
 void TrendHistory::add(double t, double v, double aux) {
+  if (!std::isfinite(t) || !std::isfinite(v)) return;    // damaged input: not a point
   if (!points_.empty() && t < points_.back().t) return;  // time went back
   if (!has_first_) {
     first_t_ = t;

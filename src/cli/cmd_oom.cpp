@@ -10,8 +10,11 @@
 #include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "cli/common.hpp"
@@ -145,6 +148,9 @@ int replay(const OomOptions& options, const GuardConfig& config) {
     }
     reader.emplace(std::move(*opened));
     target = reader->info().root_pid;
+    // The tree as the live guard saw it: from the recorded root down (a process whose parent
+    // was missed mid-read is outside it there too).
+    if (target > 0) scope.root_pid = target;
   }
   // The guard is made at the first sample: a CSV trace names its root process only there (the
   // target that replayed actions say they would have signalled).
@@ -176,6 +182,15 @@ int replay(const OomOptions& options, const GuardConfig& config) {
     }
     return true;
   };
+  if (csv) {
+    // A malformed trace is refused before anything is printed or appended to --events (a
+    // session's header and size are checked when it is opened).
+    Status valid = trace::for_each_csv_sample_file(path, [](const Sample&) { return true; });
+    if (!valid) {
+      std::cerr << "memscope oom: " << valid.message() << "\n";
+      return kExitBadInput;
+    }
+  }
   const Status streamed =
       csv ? trace::for_each_csv_sample_file(path, visit) : reader->for_each_sample(visit);
   if (!streamed) {
@@ -195,6 +210,23 @@ int replay(const OomOptions& options, const GuardConfig& config) {
     return kExitFailure;
   }
   return kExitOk;
+}
+
+// PID 1, memscope, and the processes above it (walking ppid in /proc/PID/stat).
+bool is_self_or_ancestor(int pid) {
+  if (pid == 1) return true;
+  int current = getpid();
+  for (int depth = 0; current > 1 && depth < 256; ++depth) {
+    if (current == pid) return true;
+    std::ifstream stat(fmt::format("/proc/{}/stat", current));
+    std::string text;
+    std::getline(stat, text);
+    const auto close = text.rfind(')');
+    if (close == std::string::npos || close + 4 > text.size()) return false;
+    // After ") S ": the parent's pid.
+    current = std::atoi(text.c_str() + close + 4);
+  }
+  return false;
 }
 
 bool process_exists(const GlobalOptions& global, int pid) {
@@ -245,10 +277,22 @@ int live(const GlobalOptions& global, const OomOptions& options, const GuardConf
   bool command_exited = false;
   bool stop = false;
   double next_sample = 0;
+  uint64_t target_start = 0;  // --pid: the target's start time, so a recycled pid is not it
   while (!stop) {
     const double now = clock.seconds();
     if (now >= next_sample) {
       const Sample sample = (*sampler)->sample(now, RecordingClock::unix_ms());
+      if (!has_command && target != 0) {
+        const ProcessSample* root = nullptr;
+        for (const ProcessSample& p : sample.processes) {
+          if (p.pid == target) root = &p;
+        }
+        if (target_start == 0 && root) target_start = root->start_time_ticks;
+        if (!root || root->start_time_ticks != target_start) {
+          log::info("pid {} has exited", target);
+          break;  // gone (or its pid reused): never act on what is not the target
+        }
+      }
       std::vector<nlohmann::json> events = (*guard)->add(sample);
       for (const analyze::Assessment& a : (*guard)->monitor().assessments()) {
         std::cout << report::assessment_line(a) << "\n";
@@ -275,6 +319,11 @@ int live(const GlobalOptions& global, const OomOptions& options, const GuardConf
       stop = true;
     }
   }
+  // A --kill victim still in its grace period gets its SIGKILL before memscope leaves.
+  while ((*guard)->has_pending_kill()) {
+    print_events((*guard)->tick(clock.seconds()), {});
+    if ((*guard)->has_pending_kill()) signals.wait(0.1);
+  }
   if (has_command && !command_exited) {
     // --duration ended first: the command keeps running on its own; say so.
     log::info("monitoring ended; pid {} ({}) keeps running", target, options.command[0]);
@@ -283,17 +332,18 @@ int live(const GlobalOptions& global, const OomOptions& options, const GuardConf
   const std::string source =
       has_command ? fmt::format("command: {}", fmt::join(options.command, " "))
                   : (target != 0 ? fmt::format("pid {}", target) : std::string("host"));
+  int exit_status = kExitOk;
+  if (command_exited) {
+    if (WIFEXITED(wait_status)) exit_status = WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status)) exit_status = 128 + WTERMSIG(wait_status);
+  }
   if (Status written = write_report(options.output, (*guard)->monitor(), "live", source, changes,
                                     (*guard)->actions_taken());
       !written) {
     std::cerr << "memscope oom: " << written.message() << "\n";
-    return kExitFailure;
+    if (exit_status == kExitOk) exit_status = kExitFailure;  // the command's failure comes first
   }
-  if (command_exited) {
-    if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-    if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  }
-  return kExitOk;
+  return exit_status;
 }
 
 int oom_command(const GlobalOptions& global, const OomOptions& options) {
@@ -328,6 +378,11 @@ int oom_command(const GlobalOptions& global, const OomOptions& options) {
   if (!config) return usage_error(config.message());
   if (options.pid != 0 && !process_exists(global, options.pid)) {
     return usage_error(fmt::format("--pid {}: no such process", options.pid));
+  }
+  if (options.pid != 0 && options.guard.any_action() && is_self_or_ancestor(options.pid)) {
+    return usage_error(fmt::format(
+        "--pid {} is {}: signals and --kill are never aimed at init, memscope or its ancestors",
+        options.pid, options.pid == 1 ? "init" : "memscope itself or one of its ancestors"));
   }
   if (!options.output.empty()) {
     if (Status writable = check_writable(options.output); !writable) {

@@ -195,6 +195,10 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
     const pid_t reaped = waitpid(child.pid, &wait_status, WNOHANG);
     if (reaped == child.pid) exited = true;
   }
+  while (guard && guard->has_pending_kill()) {
+    record_guard_events(guard->tick(clock.seconds()));
+    if (guard->has_pending_kill()) signals.wait(0.1);
+  }
   const double end_seconds = clock.seconds();
 
   info.end_unix_ms = RecordingClock::unix_ms();

@@ -65,8 +65,11 @@ SignalWatcher::~SignalWatcher() {
 std::optional<SignalWatcher::Received> SignalWatcher::wait(double timeout_seconds) {
   if (fd_ < 0) return std::nullopt;
   pollfd descriptor{fd_, POLLIN, 0};
+  // Clamped to a day: a huge --interval must not overflow poll's int milliseconds.
   const int timeout_ms =
-      timeout_seconds <= 0 ? 0 : static_cast<int>(std::ceil(timeout_seconds * 1000.0));
+      timeout_seconds <= 0
+          ? 0
+          : static_cast<int>(std::ceil(std::min(timeout_seconds, 86400.0) * 1000.0));
   if (poll(&descriptor, 1, timeout_ms) <= 0) return std::nullopt;
   signalfd_siginfo info{};
   if (read(fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return std::nullopt;

@@ -61,6 +61,9 @@ class Guard {
   std::vector<nlohmann::json> add(const Sample& sample);
   // Between samples: SIGKILL after a grace period, finished exec commands.
   std::vector<nlohmann::json> tick(double now_seconds);
+  // A --kill victim still in its grace period: the caller keeps ticking before it exits, so a
+  // process that ignores SIGTERM still gets its SIGKILL.
+  bool has_pending_kill() const { return runner_.has_pending_kill(); }
 
   const analyze::OomMonitor& monitor() const { return monitor_; }
   const std::vector<nlohmann::json>& actions_taken() const { return actions_; }

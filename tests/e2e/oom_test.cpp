@@ -329,6 +329,7 @@ const BadInputCase kBadInput[] = {
       "--output", "{tmp}/o.json"},
      2,
      "/nonexistent/dir/e.jsonl"},
+    {"KillAimedAtInit", {"oom", "--pid", "1", "--kill"}, 2, "never aimed at init"},
     {"RunActionWithoutOomGuard",
      {"run", "--on", "critical=signal:USR1", "--output", "{tmp}/s.db", "{command}"},
      2,
