@@ -184,17 +184,6 @@ Sent send_verified(pid_t pid, uint64_t start_time_ticks, int signal_number, bool
   return sent;
 }
 
-// pid 1, memscope itself and its ancestors: never a victim.
-std::vector<pid_t> excluded_pids() {
-  std::vector<pid_t> excluded{1, getpid()};
-  auto stat = read_stat("self");
-  for (int depth = 0; stat && stat->ppid > 1 && depth < 4096; ++depth) {
-    excluded.push_back(stat->ppid);
-    stat = read_stat(std::to_string(stat->ppid));
-  }
-  return excluded;
-}
-
 extern "C" char** environ;
 
 // Forks /bin/sh -c COMMAND, stdin from /dev/null, with `variables` over the inherited
@@ -380,7 +369,7 @@ ActionRecord ActionRunner::Impl::stop_largest(ActionRecord record, const Assessm
     return record;
   }
   const bool by_gpu = cause.kind == analyze::ResourceKind::kGpu;
-  const auto victim = choose_victim(processes, target.root_pid, by_gpu, excluded_pids());
+  const auto victim = choose_victim(processes, target.root_pid, by_gpu, protected_pids());
   if (!victim) {
     record.ok = false;
     record.error = fmt::format(
@@ -584,6 +573,16 @@ std::vector<std::pair<std::string, std::string>> action_environment(const Assess
       {"MEMSCOPE_TARGET_PID", target_pid > 0 ? std::to_string(target_pid) : ""},
       {"MEMSCOPE_RECOMMENDATION", cause.recommendation},
   };
+}
+
+std::vector<pid_t> protected_pids() {
+  std::vector<pid_t> excluded{1, getpid()};
+  auto stat = read_stat("self");
+  for (int depth = 0; stat && stat->ppid > 1 && depth < 4096; ++depth) {
+    excluded.push_back(stat->ppid);
+    stat = read_stat(std::to_string(stat->ppid));
+  }
+  return excluded;
 }
 
 }  // namespace memscope::act

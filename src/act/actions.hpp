@@ -103,6 +103,9 @@ class ActionRunner {
   std::unique_ptr<Impl> impl_;
 };
 
+// PID 1, memscope itself and its ancestors: never a victim, never a target of an action.
+std::vector<pid_t> protected_pids();
+
 // The environment variables an exec action gets (also documented in the README):
 // MEMSCOPE_LEVEL, MEMSCOPE_RESOURCE, MEMSCOPE_USAGE_PERCENT, MEMSCOPE_USED_BYTES,
 // MEMSCOPE_LIMIT_BYTES, MEMSCOPE_GROWTH_MB_PER_SEC, MEMSCOPE_PREDICTED_OOM_SECONDS (empty when

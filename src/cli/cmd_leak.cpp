@@ -175,8 +175,7 @@ int live(const GlobalOptions& global, const LeakOptions& options, analyze::LeakD
     if (has_command && waitpid(target, &wait_status, WNOHANG) == target) {
       command_exited = true;
       stop = true;
-    } else if (!has_command &&
-               access(fmt::format("{}/{}", global.proc_root, target).c_str(), F_OK) != 0) {
+    } else if (!has_command && !process_exists(global.proc_root, target)) {
       stop = true;
     }
   }
@@ -217,8 +216,7 @@ int leak_command(const GlobalOptions& global, const LeakOptions& options) {
     return usage_error(
         fmt::format("--interval must be at least 0.1 seconds (got {})", options.interval_seconds));
   }
-  if (options.pid != 0 &&
-      access(fmt::format("{}/{}", global.proc_root, options.pid).c_str(), F_OK) != 0) {
+  if (options.pid != 0 && !process_exists(global.proc_root, options.pid)) {
     return usage_error(fmt::format("--pid {}: no such process", options.pid));
   }
   if (!options.output.empty()) {

@@ -7,12 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -212,27 +211,6 @@ int replay(const OomOptions& options, const GuardConfig& config) {
   return kExitOk;
 }
 
-// PID 1, memscope, and the processes above it (walking ppid in /proc/PID/stat).
-bool is_self_or_ancestor(int pid) {
-  if (pid == 1) return true;
-  int current = getpid();
-  for (int depth = 0; current > 1 && depth < 256; ++depth) {
-    if (current == pid) return true;
-    std::ifstream stat(fmt::format("/proc/{}/stat", current));
-    std::string text;
-    std::getline(stat, text);
-    const auto close = text.rfind(')');
-    if (close == std::string::npos || close + 4 > text.size()) return false;
-    // After ") S ": the parent's pid.
-    current = std::atoi(text.c_str() + close + 4);
-  }
-  return false;
-}
-
-bool process_exists(const GlobalOptions& global, int pid) {
-  return access(fmt::format("{}/{}", global.proc_root, pid).c_str(), F_OK) == 0;
-}
-
 int live(const GlobalOptions& global, const OomOptions& options, const GuardConfig& config) {
   const bool has_command = !options.command.empty();
   auto sampler = open_sampler(global, options.devices, !options.no_gpu);
@@ -314,7 +292,7 @@ int live(const GlobalOptions& global, const OomOptions& options, const GuardConf
     if (has_command && waitpid(target, &wait_status, WNOHANG) == target) {
       command_exited = true;
       stop = true;
-    } else if (!has_command && target != 0 && !process_exists(global, target)) {
+    } else if (!has_command && target != 0 && !process_exists(global.proc_root, target)) {
       log::info("pid {} has exited", target);
       stop = true;
     }
@@ -376,10 +354,13 @@ int oom_command(const GlobalOptions& global, const OomOptions& options) {
   const bool has_target = options.pid != 0 || has_command || replaying;
   auto config = check_guard_flags(options.guard, has_target);
   if (!config) return usage_error(config.message());
-  if (options.pid != 0 && !process_exists(global, options.pid)) {
+  if (options.pid != 0 && !process_exists(global.proc_root, options.pid)) {
     return usage_error(fmt::format("--pid {}: no such process", options.pid));
   }
-  if (options.pid != 0 && options.guard.any_action() && is_self_or_ancestor(options.pid)) {
+  const std::vector<pid_t> protected_pids = act::protected_pids();
+  const bool is_protected =
+      std::find(protected_pids.begin(), protected_pids.end(), options.pid) != protected_pids.end();
+  if (options.pid != 0 && options.guard.any_action() && is_protected) {
     return usage_error(fmt::format(
         "--pid {} is {}: signals and --kill are never aimed at init, memscope or its ancestors",
         options.pid, options.pid == 1 ? "init" : "memscope itself or one of its ancestors"));

@@ -153,6 +153,10 @@ std::string describe_signal(int signal_number) {
               : fmt::format("signal {}", signal_number);
 }
 
+bool process_exists(const std::string& proc_root, int pid) {
+  return access(fmt::format("{}/{}", proc_root, pid).c_str(), F_OK) == 0;
+}
+
 Status write_text_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return make_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));

@@ -70,6 +70,9 @@ struct Launch {
 };
 Launch launch(const std::vector<std::string>& command, const sigset_t& child_mask);
 
+// Whether /proc/PID exists under `proc_root` (a zombie still counts until it is reaped).
+bool process_exists(const std::string& proc_root, int pid);
+
 // "signal 9 (SIGKILL)"
 std::string describe_signal(int signal_number);
 
