@@ -19,9 +19,13 @@
 #                collector in simulated time does not flatter it.
 #   oom          bench/oom_eval: the OOM forecast replayed over ../shared/traces and
 #                tests/data/sessions, against the truth and an earlyoom-like threshold.
+#   tracking     bench/malloc_bench (an allocation storm) timed plain, under
+#                `memscope leak --enable-tracking` and under heaptrack, interleaved: slowdowns,
+#                memscope's against heaptrack's, and trace sizes. Not in the default set (it needs
+#                heaptrack); MALLOC_PAIRS (12000000, about 1 s plain here) sets its size.
 # Environment: BUILD (default build-bench), ROUNDS (3), SAMPLE_SECONDS (30), SIZES (1,100,1000),
 # JOB_ITERATIONS (cpu_job's loop count; 7e9 is about 17 s here), JOBS (ninja -j, 2),
-# TREE_SIZE (1000) and TREE_SECONDS (20) for rss.
+# TREE_SIZE (1000) and TREE_SECONDS (20) for rss, MALLOC_PAIRS for tracking.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +41,9 @@ MEASUREMENTS=("$@")
 [[ ${#MEASUREMENTS[@]} -eq 0 ]] && MEASUREMENTS=(sample_cost overhead rss bigrss realtime oom)
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEMSCOPE_BUILD_TESTS=ON >&2
-ninja -C "$BUILD" -j"${JOBS:-2}" sample_cost cpu_job oom_eval memscope memscope_spawn_tree >&2
+TARGETS=(sample_cost cpu_job oom_eval memscope memscope_spawn_tree)
+[[ " ${MEASUREMENTS[*]} " == *" tracking "* ]] && TARGETS+=(malloc_bench memscope_track)
+ninja -C "$BUILD" -j"${JOBS:-2}" "${TARGETS[@]}" >&2
 
 MEMSCOPE=$BUILD/memscope
 CPU_JOB=$BUILD/bench/cpu_job
@@ -207,8 +213,93 @@ for measurement in "${MEASUREMENTS[@]}"; do
     echo
     ;;
 
+  tracking)
+    echo "## 6. Allocation tracking: \`memscope leak --enable-tracking\` against heaptrack (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    MALLOC_BENCH=$BUILD/bench/malloc_bench
+    PAIRS=${MALLOC_PAIRS:-12000000}
+    command -v heaptrack >/dev/null || { echo "run_all.sh: tracking needs heaptrack" >&2; exit 2; }
+    # One run: $1 = label, rest = command prefix. Appends "label end_to_end_wall bench_wall
+    # trace_bytes" to $WORK/tracking; the bench's own line (its storm's wall time) is in its
+    # stdout, the trace is whatever the tracker left in $WORK/t.
+    tracking_run() {
+      local label=$1
+      shift
+      rm -rf "$WORK/t"
+      mkdir -p "$WORK/t"
+      { time "$@" "$MALLOC_BENCH" "$PAIRS" >"$WORK/run.out" 2>"$WORK/run.err"; } 2>"$WORK/time"
+      local line outer bytes
+      line=$(grep '^malloc_bench:' "$WORK/run.out" || true)
+      [[ -n $line ]] || { cat "$WORK/run.err" >&2; echo "run_all.sh: $label: no malloc_bench line" >&2; exit 1; }
+      read -r outer _ _ <"$WORK/time"
+      bytes=$(find "$WORK/t" -type f \( -name '*.mst' -o -name '*.zst' -o -name '*.gz' \) -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+      echo "$label $outer $(field seconds <<<"$line") $bytes" >>"$WORK/tracking"
+      log "tracking: $label end to end ${outer}s, $line, trace $bytes bytes"
+      # A fast tracker must also be right: memscope's sites, added up per function, against the
+      # program's own count of each call site's allocations.
+      if [[ $label == memscope ]]; then
+        "$PYTHON" - "$WORK/t/x.json" "$(grep '^malloc_bench sites:' "$WORK/run.out")" >>"$WORK/tracking-sites" <<'PY'
+import collections, json, sys
+counted = collections.Counter()
+for site in json.load(open(sys.argv[1]))["sites"]:
+    counted[site["function"].split("::")[-1].replace("()", "")] += site["allocated_count"]
+wrong = []
+for pair in sys.argv[2].split(":", 1)[1].split():
+    name, count = pair.split("=")
+    if counted[name] != int(count):
+        wrong.append(f"{name} {counted[name]} (program: {count})")
+print("; ".join(wrong) if wrong else "match")
+PY
+        log "tracking: memscope site counts: $(tail -n1 "$WORK/tracking-sites")"
+      fi
+    }
+    run_memscope=("$MEMSCOPE" leak --enable-tracking --no-gpu --trace-dir "$WORK/t" --output "$WORK/t/x.json" --)
+    run_heaptrack=(heaptrack -o "$WORK/t/h")
+    : >"$WORK/tracking"
+    : >"$WORK/tracking-sites"
+    for ((round = 1; round <= ROUNDS; round++)); do
+      case $((round % 3)) in
+      1) tracking_run plain; tracking_run memscope "${run_memscope[@]}"; tracking_run heaptrack "${run_heaptrack[@]}" ;;
+      2) tracking_run memscope "${run_memscope[@]}"; tracking_run heaptrack "${run_heaptrack[@]}"; tracking_run plain ;;
+      0) tracking_run heaptrack "${run_heaptrack[@]}"; tracking_run plain; tracking_run memscope "${run_memscope[@]}" ;;
+      esac
+    done
+    col() { awk -v l="$1" -v c="$2" '$1 == l {print $c}' "$WORK/tracking" | median; }
+    pe=$(col plain 2)
+    pb=$(col plain 3)
+    me=$(col memscope 2)
+    mb=$(col memscope 3)
+    he=$(col heaptrack 2)
+    hb=$(col heaptrack 3)
+    mt=$(col memscope 4)
+    ht=$(col heaptrack 4)
+    echo "\`$MALLOC_BENCH $PAIRS\` ($(grep '^malloc_bench:' "$WORK/run.out" | sed 's/ seconds=.*//; s/^malloc_bench: //')), single-threaded,"
+    echo "timed plain, under \`memscope leak --enable-tracking --no-gpu --trace-dir T --\` and under \`heaptrack -o T/h\`,"
+    echo "interleaved, $ROUNDS rounds each, medians. \"storm\" is the program's own timing of its allocation loop"
+    echo "(the recording cost alone); \"end to end\" is bash's \`time\`: start-up, and for memscope the analysis and"
+    echo "symbolization of the trace and the report after the program exits (heaptrack only records; its"
+    echo "analysis is a separate \`heaptrack_print\`)."
+    echo
+    echo "| tool | storm s | storm slowdown | end to end s | end to end slowdown | trace MiB |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| plain | $pb | 1 | $pe | 1 | |"
+    echo "| memscope | $mb | $(calc '%.2f' "$mb / $pb") | $me | $(calc '%.2f' "$me / $pe") | $(calc '%.1f' "$mt / 1048576") |"
+    echo "| heaptrack $(heaptrack --version 2>/dev/null | awk '{print $NF}') | $hb | $(calc '%.2f' "$hb / $pb") | $he | $(calc '%.2f' "$he / $pe") | $(calc '%.1f' "$ht / 1048576") |"
+    echo
+    echo "memscope's allocation counts per call site (its sites added up per function) against the program's own, per round: $(paste -sd'|' "$WORK/tracking-sites" | sed 's/|/, /g')"
+    echo
+    echo "memscope's slowdown / heaptrack's: storm $(calc '%.2f' "($mb / $pb) / ($hb / $pb)"), end to end $(calc '%.2f' "($me / $pe) / ($he / $pe)"); trace size memscope / heaptrack: $(calc '%.2f' "$mt / $ht")"
+    echo
+    echo "Raw runs (label, end-to-end wall s, storm wall s, trace bytes):"
+    echo
+    echo '```'
+    cat "$WORK/tracking"
+    echo '```'
+    echo
+    ;;
+
   *)
-    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom)" >&2
+    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom, tracking)" >&2
     exit 2
     ;;
   esac

@@ -8,11 +8,13 @@ packages=(
   cmake ninja-build g++ clang-14 clang-tidy-14 pkg-config
   libcli11-dev nlohmann-json3-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libzstd-dev libdw-dev libunwind-dev   # allocation traces: compression, symbols, stacks
   libjs-dygraphs            # embedded into HTML reports
   # run time (optional): static charts for `profile --plot FILE.svg|png`
   gnuplot-nox
   # tests and benchmarks
   python3 python3-torch python3-psutil sqlite3 chromium
+  heaptrack                 # the allocation tracker's benchmark compares against it
   librust-nvml-wrapper-sys-dev   # NVIDIA-header-generated layouts our NVML structs are checked against
 )
 

@@ -32,6 +32,36 @@ std::string spawn_tree_binary() { return env_path("MEMSCOPE_SPAWN_TREE", MEMSCOP
 std::string grow_binary() { return env_path("MEMSCOPE_GROW", MEMSCOPE_GROW_DEFAULT); }
 std::string shared_dir() { return env_path("MEMSCOPE_SHARED", MEMSCOPE_SHARED_DEFAULT); }
 std::string source_dir() { return env_path("MEMSCOPE_SOURCE_DIR", MEMSCOPE_SOURCE_DIR_DEFAULT); }
+std::string track_library() {
+  return env_path("MEMSCOPE_TRACK_LIBRARY", MEMSCOPE_TRACK_LIBRARY_DEFAULT);
+}
+std::string track_leak_c_binary() {
+  return env_path("MEMSCOPE_TRACK_LEAK_C", MEMSCOPE_TRACK_LEAK_C_DEFAULT);
+}
+std::string track_leak_cpp_binary() {
+  return env_path("MEMSCOPE_TRACK_LEAK_CPP", MEMSCOPE_TRACK_LEAK_CPP_DEFAULT);
+}
+std::string track_noleak_binary() {
+  return env_path("MEMSCOPE_TRACK_NOLEAK", MEMSCOPE_TRACK_NOLEAK_DEFAULT);
+}
+std::string track_threads_binary() {
+  return env_path("MEMSCOPE_TRACK_THREADS", MEMSCOPE_TRACK_THREADS_DEFAULT);
+}
+std::string track_cuda_binary() {
+  return env_path("MEMSCOPE_TRACK_CUDA", MEMSCOPE_TRACK_CUDA_DEFAULT);
+}
+std::string track_fork_dlopen_binary() {
+  return env_path("MEMSCOPE_TRACK_FORK_DLOPEN", MEMSCOPE_TRACK_FORK_DLOPEN_DEFAULT);
+}
+std::string track_exec_target_binary() {
+  return env_path("MEMSCOPE_TRACK_EXEC_TARGET", MEMSCOPE_TRACK_EXEC_TARGET_DEFAULT);
+}
+std::string track_plugin_library() {
+  return env_path("MEMSCOPE_TRACK_PLUGIN", MEMSCOPE_TRACK_PLUGIN_DEFAULT);
+}
+std::string track_static_binary() {
+  return env_path("MEMSCOPE_TRACK_STATIC", MEMSCOPE_TRACK_STATIC_DEFAULT);
+}
 
 TempDir::TempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "memscope-test-XXXXXX").string();

@@ -16,6 +16,17 @@ std::string spawn_tree_binary();  // built memscope_spawn_tree
 std::string grow_binary();        // built memscope_grow
 std::string shared_dir();         // ../shared beside the checkout
 std::string source_dir();         // the repository root
+// The allocation tracker and the programs it is tested on (tests/track/).
+std::string track_library();             // built libmemscope_track.so (MEMSCOPE_TRACK_LIBRARY)
+std::string track_leak_c_binary();       // planted leaks in C
+std::string track_leak_cpp_binary();     // planted leaks in C++
+std::string track_noleak_binary();       // frees everything
+std::string track_threads_binary();      // 8 threads, cross-thread frees
+std::string track_cuda_binary();         // GPU allocations through a fake CUDA
+std::string track_fork_dlopen_binary();  // dlopen, fork, fork+exec
+std::string track_exec_target_binary();  // what track_fork_dlopen execs
+std::string track_plugin_library();      // what track_fork_dlopen dlopens
+std::string track_static_binary();       // statically linked: LD_PRELOAD cannot attach
 
 // A fresh directory removed (recursively) when the object goes away.
 class TempDir {

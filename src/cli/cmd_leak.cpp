@@ -1,8 +1,10 @@
 // memscope leak [--threshold MB/min] [--duration S] [--interval S] [--output FILE.json]
 //               (--pid PID | -- CMD ARGS... | --session S.db | --csv TRACE.csv)
+// memscope leak --enable-tracking [--trace-dir DIR] [--top N] [--flamegraph PREFIX] -- CMD ARGS...
+// memscope leak --trace FILE.mst [--top N] [--output FILE.json] [--flamegraph PREFIX]
 // Growth verdicts per process (USS) and per GPU process, from the same trend code as `oom`:
-// leak suspected / growth plateaued / no growth. (Allocation tracking, --enable-tracking, is not
-// built yet.)
+// leak suspected / growth plateaued / no growth. With --enable-tracking the command also runs
+// under libmemscope_track.so (LD_PRELOAD), and the traces it leaves name the leaking call sites.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,7 +20,9 @@
 #include "analyze/leak.hpp"
 #include "cli/common.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/leak_tracking.hpp"
 #include "cli/options.hpp"
+#include "collect/alloc_trace.hpp"
 #include "collect/trace_csv.hpp"
 #include "core/log.hpp"
 #include "core/units.hpp"
@@ -38,6 +43,11 @@ struct LeakOptions {
   std::string csv;
   bool no_gpu = false;
   bool enable_tracking = false;
+  std::string trace_dir = ".";
+  std::string trace_file;
+  std::string flamegraph;
+  size_t top = 10;
+  std::string tracker_library;  // found when --enable-tracking is checked
   std::vector<std::string> command;
 };
 
@@ -69,9 +79,7 @@ nlohmann::json verdict_json(const analyze::LeakVerdict& v) {
           {"warmup_end_seconds", rounded(v.warmup_end_seconds)}};
 }
 
-int finish(const LeakOptions& options, const analyze::LeakDetector& detector,
-           const std::string& source) {
-  const std::vector<analyze::LeakVerdict> verdicts = detector.verdicts();
+void print_verdicts(const std::vector<analyze::LeakVerdict>& verdicts, bool tracked) {
   std::cout << fmt::format("{:>8}  {:<16} {:<6} {:<17} {:>12} {:>12} {:>8}  {}\n", "pid", "comm",
                            "memory", "verdict", "MiB/min", "now", "conf", "reason");
   for (const analyze::LeakVerdict& v : verdicts) {
@@ -83,9 +91,26 @@ int finish(const LeakOptions& options, const analyze::LeakDetector& detector,
   size_t leaks = 0;
   for (const analyze::LeakVerdict& v : verdicts) leaks += v.verdict == "leak suspected";
   std::cout << fmt::format("\n{} of {} series: leak suspected{}\n", leaks, verdicts.size(),
-                           leaks ? " — `memscope leak --enable-tracking -- CMD` (coming) will "
-                                   "name the call sites"
-                                 : "");
+                           leaks && !tracked
+                               ? " — `memscope leak --enable-tracking -- CMD` names the call sites"
+                               : "");
+}
+
+// Prints the verdicts (trend verdicts unless a lone --trace was read, and the tracked call
+// sites when there are traces) and writes --output and --flamegraph.
+int finish(const LeakOptions& options, const analyze::LeakDetector& detector,
+           const std::string& source, const std::vector<TracedProcess>* traces = nullptr) {
+  const bool trend = options.trace_file.empty();
+  const std::vector<analyze::LeakVerdict> verdicts =
+      trend ? detector.verdicts() : std::vector<analyze::LeakVerdict>{};
+  if (trend) print_verdicts(verdicts, traces != nullptr);
+  if (traces != nullptr) std::cout << tracking_text(*traces, options.top);
+  if (traces != nullptr && !options.flamegraph.empty()) {
+    if (Status written = write_flamegraphs(options.flamegraph, *traces); !written) {
+      std::cerr << "memscope leak: " << written.message() << "\n";
+      return kExitFailure;
+    }
+  }
   if (!options.output.empty()) {
     nlohmann::json document = {{"report", "memscope-leak"},
                                {"schema_version", 1},
@@ -95,6 +120,7 @@ int finish(const LeakOptions& options, const analyze::LeakDetector& detector,
     for (const analyze::LeakVerdict& v : verdicts) {
       document["processes"].push_back(verdict_json(v));
     }
+    if (traces != nullptr) add_tracking_json(document, *traces);
     if (Status written = write_text_file(
             options.output,
             document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -137,6 +163,54 @@ int replay(const LeakOptions& options, analyze::LeakDetector& detector) {
   return finish(options, detector, path);
 }
 
+// The traces a tracked command left (a process that exec'd, or children that exec'd, leave
+// more than one). A trace that cannot be read is reported and skipped.
+std::vector<TracedProcess> read_traces(const std::string& prefix, const std::string& program,
+                                       bool all_frames) {
+  std::vector<TracedProcess> traces;
+  const std::vector<std::string> files = alloc::find_trace_files(prefix);
+  if (files.empty()) {
+    std::cerr << fmt::format(
+        "memscope leak: tracking could not attach to '{}': it wrote no trace (a statically "
+        "linked or setuid program ignores LD_PRELOAD); the trend verdicts still hold\n",
+        program);
+  }
+  for (const std::string& file : files) {
+    Result<TracedProcess> traced = analyse_trace(file, all_frames);
+    if (!traced) {
+      std::cerr << "memscope leak: " << traced.message() << "\n";
+      continue;
+    }
+    if (traced->report.end.truncated) {
+      std::cerr << fmt::format("memscope leak: {} is truncated; analysed what it holds\n", file);
+    }
+    traces.push_back(std::move(*traced));
+  }
+  return traces;
+}
+
+// --trace FILE: the call sites of a trace written earlier.
+int trace_only(const LeakOptions& options, const analyze::LeakDetector& detector) {
+  Result<TracedProcess> traced = analyse_trace(options.trace_file, !options.flamegraph.empty());
+  if (!traced) {
+    std::cerr << "memscope leak: " << traced.message() << "\n";
+    return kExitBadInput;
+  }
+  const bool truncated = traced->report.end.truncated;
+  std::vector<TracedProcess> traces;
+  traces.push_back(std::move(*traced));
+  const int status = finish(options, detector, options.trace_file, &traces);
+  if (status != kExitOk) return status;
+  if (truncated) {
+    std::cerr << fmt::format(
+        "memscope leak: {} is truncated (the file ends inside a chunk): the report covers what "
+        "was written before the cut\n",
+        options.trace_file);
+    return kExitBadInput;
+  }
+  return kExitOk;
+}
+
 int live(const GlobalOptions& global, const LeakOptions& options, analyze::LeakDetector& detector) {
   auto sampler = open_sampler(global, {}, !options.no_gpu);
   if (!sampler) return usage_error(sampler.message());
@@ -144,8 +218,13 @@ int live(const GlobalOptions& global, const LeakOptions& options, analyze::LeakD
   RecordingClock clock;
   const bool has_command = !options.command.empty();
   pid_t target = options.pid;
+  const std::string trace_prefix =
+      fmt::format("{}/memscope-track.{}", options.trace_dir, getpid());
   if (has_command) {
+    std::optional<TrackingEnvironment> tracking;
+    if (options.enable_tracking) tracking.emplace(options.tracker_library, trace_prefix);
     const Launch child = launch(options.command, signals.previous_mask());
+    tracking.reset();
     if (child.pid < 0 || child.exec_errno != 0) {
       const int error = child.exec_errno;
       std::cerr << fmt::format("memscope leak: cannot run '{}': {}\n", options.command[0],
@@ -179,10 +258,13 @@ int live(const GlobalOptions& global, const LeakOptions& options, analyze::LeakD
       stop = true;
     }
   }
+  std::vector<TracedProcess> traces;
+  if (options.enable_tracking) traces = read_traces(trace_prefix, options.command[0], !options.flamegraph.empty());
   const int status =
       finish(options, detector,
              has_command ? fmt::format("command: {}", fmt::join(options.command, " "))
-                         : fmt::format("pid {}", target));
+                         : fmt::format("pid {}", target),
+             options.enable_tracking ? &traces : nullptr);
   if (status != kExitOk) return status;
   if (command_exited) {
     if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
@@ -192,16 +274,20 @@ int live(const GlobalOptions& global, const LeakOptions& options, analyze::LeakD
 }
 
 int leak_command(const GlobalOptions& global, const LeakOptions& options) {
-  if (options.enable_tracking) {
-    return usage_error(
-        "--enable-tracking (the allocation tracker) is not built yet; the trend verdicts work "
-        "without it");
-  }
   const int sources = (options.pid != 0) + !options.command.empty() + !options.session.empty() +
-                      !options.csv.empty();
+                      !options.csv.empty() + !options.trace_file.empty();
   if (sources != 1) {
-    return usage_error("give one of --pid PID, a command after --, --session S.db, --csv F");
+    return usage_error(
+        "give one of --pid PID, a command after --, --session S.db, --csv F, --trace F.mst");
   }
+  if (options.enable_tracking && options.command.empty()) {
+    return usage_error(
+        "--enable-tracking starts the program under the tracker: give the command after --");
+  }
+  if (!options.flamegraph.empty() && !options.enable_tracking && options.trace_file.empty()) {
+    return usage_error("--flamegraph needs --enable-tracking or --trace");
+  }
+  if (options.top == 0) return usage_error("--top must be at least 1");
   if (options.pid < 0) return usage_error(fmt::format("--pid {} is not a process id", options.pid));
   if (!(options.threshold_mb_per_min > 0) || !std::isfinite(options.threshold_mb_per_min)) {
     return usage_error(
@@ -224,9 +310,35 @@ int leak_command(const GlobalOptions& global, const LeakOptions& options) {
       return usage_error(writable.message());
     }
   }
+  if (!options.flamegraph.empty()) {
+    for (const char* suffix : {".end.folded", ".peak.folded"}) {
+      if (Status writable = check_writable(options.flamegraph + suffix); !writable) {
+        return usage_error(writable.message());
+      }
+    }
+  }
   analyze::LeakParams params;
   params.threshold_mb_per_min = options.threshold_mb_per_min;
   analyze::LeakDetector detector(params);
+  if (!options.trace_file.empty()) return trace_only(options, detector);
+  if (options.enable_tracking) {
+    Result<std::string> library = find_tracker_library();
+    if (!library) {
+      std::cerr << "memscope leak: " << library.message() << "\n";
+      return kExitFailure;
+    }
+    if (Status writable = check_writable(fmt::format("{}/memscope-track.{}.probe",
+                                                     options.trace_dir, getpid()));
+        !writable) {
+      return usage_error(fmt::format("--trace-dir: {}", writable.message()));
+    }
+    auto tracked = options;
+    tracked.tracker_library = *library;
+    std::error_code error;  // the command may change directory: give it an absolute prefix
+    const std::filesystem::path dir = std::filesystem::absolute(options.trace_dir, error);
+    if (!error) tracked.trace_dir = dir.lexically_normal().string();
+    return live(global, tracked, detector);
+  }
   if (!options.session.empty() || !options.csv.empty()) return replay(options, detector);
   return live(global, options, detector);
 }
@@ -248,7 +360,15 @@ Runner attach_leak(CLI::App& sub, const GlobalOptions& global) {
   sub.add_option("--csv", options->csv, "Verdicts for a CSV trace (t,pid,ppid,comm,...)");
   sub.add_flag("--no-gpu", options->no_gpu, "Do not load NVML; host only");
   sub.add_flag("--enable-tracking", options->enable_tracking,
-               "Allocation tracking with call sites (not built yet)");
+               "Run the command under the allocation tracker (LD_PRELOAD) and name the call "
+               "sites of what it leaks");
+  sub.add_option("--trace-dir", options->trace_dir,
+                 "Where tracked processes write their traces (memscope-track.*.mst)")
+      ->capture_default_str();
+  sub.add_option("--trace", options->trace_file, "Call sites of a trace written earlier");
+  sub.add_option("--top", options->top, "Leak sites shown per trace")->capture_default_str();
+  sub.add_option("--flamegraph", options->flamegraph,
+                 "Write PREFIX.end.folded and PREFIX.peak.folded (live bytes, folded stacks)");
   sub.add_option("command", options->command, "A command to start and watch, after --");
   sub.positionals_at_end(true);
   return [&global, options]() { return leak_command(global, *options); };

@@ -1,0 +1,204 @@
+#include "cli/leak_tracking.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fmt/format.h>
+#include <optional>
+#include <sstream>
+
+#include "cli/common.hpp"
+#include "collect/alloc_trace.hpp"
+#include "collect/symbolize.hpp"
+#include "core/units.hpp"
+
+namespace memscope::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string own_directory() {
+  std::error_code error;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
+  return error ? std::string() : exe.parent_path().string();
+}
+
+std::string basename_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string location_of(const alloc::Frame& frame) {
+  if (!frame.file.empty()) {
+    return frame.line ? fmt::format("{}:{}", basename_of(frame.file), frame.line)
+                      : basename_of(frame.file);
+  }
+  if (!frame.module.empty()) {
+    return fmt::format("{}+{:#x}", basename_of(frame.module), frame.module_offset);
+  }
+  return fmt::format("{:#x}", frame.ip);
+}
+
+}  // namespace
+
+Result<std::string> find_tracker_library() {
+  if (const char* configured = std::getenv("MEMSCOPE_TRACK_LIBRARY"); configured && *configured) {
+    if (access(configured, R_OK) != 0) {
+      return make_error(fmt::format(
+          "the tracker library '{}' (MEMSCOPE_TRACK_LIBRARY) cannot be read", configured));
+    }
+    return std::string(configured);
+  }
+  const std::string dir = own_directory();
+  const std::vector<std::string> candidates = {dir + "/libmemscope_track.so",
+                                               dir + "/../lib/memscope/libmemscope_track.so"};
+  for (const std::string& candidate : candidates) {
+    if (access(candidate.c_str(), R_OK) == 0) return fs::absolute(candidate).lexically_normal().string();
+  }
+  return make_error(fmt::format(
+      "the tracker library libmemscope_track.so is not beside memscope ({}) nor in {}; set "
+      "MEMSCOPE_TRACK_LIBRARY to its path",
+      candidates[0], candidates[1]));
+}
+
+TrackingEnvironment::TrackingEnvironment(const std::string& library, const std::string& prefix) {
+  const auto set = [this](const std::string& name, const std::string& value) {
+    const char* old = std::getenv(name.c_str());
+    saved_.push_back({name, old != nullptr, old ? old : ""});
+    setenv(name.c_str(), value.c_str(), 1);
+  };
+  const char* preload = std::getenv("LD_PRELOAD");
+  set("LD_PRELOAD", preload && *preload ? fmt::format("{}:{}", library, preload) : library);
+  set("MEMSCOPE_TRACK_OUTPUT", prefix);
+}
+
+TrackingEnvironment::~TrackingEnvironment() {
+  for (const Saved& saved : saved_) {
+    if (saved.was_set) {
+      setenv(saved.name.c_str(), saved.value.c_str(), 1);
+    } else {
+      unsetenv(saved.name.c_str());
+    }
+  }
+}
+
+Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
+  TracedProcess traced;
+  traced.file = path;
+  std::error_code size_error;
+  traced.file_bytes = static_cast<uint64_t>(fs::file_size(path, size_error));
+  if (size_error) traced.file_bytes = 0;
+  std::optional<Error> failure;
+  std::optional<alloc::TraceEnd> end;
+  traced.report = alloc::analyze_sites([&](alloc::TraceVisitor& visitor) {
+    Result<alloc::TraceEnd> read = alloc::read_trace_file(path, visitor);
+    if (!read && !failure) failure = read.error();
+    if (read && !end) end = *read;
+  });
+  if (failure) return *failure;
+  if (end) {
+    // How the file ended is the reader's to say; the analysis counted events and time.
+    traced.report.end.complete = end->complete;
+    traced.report.end.truncated = end->truncated;
+    traced.report.end.end_reason = end->end_reason;
+    traced.report.end.chunks = end->chunks;
+  }
+
+  // Symbols come from the files on this machine only: libdw would otherwise ask debuginfod
+  // servers (DEBUGINFOD_URLS) for every module without local debug information.
+  unsetenv("DEBUGINFOD_URLS");
+  alloc::Symbolizer symbolizer(traced.report.modules);
+  traced.sites.reserve(traced.report.sites.size());
+  traced.sites_with_frames =
+      all_frames ? traced.report.sites.size()
+                 : std::min(traced.report.sites.size(), kMaxJsonSitesPerTrace);
+  for (const alloc::Site& site : traced.report.sites) {
+    alloc::ResolvedSite resolved;
+    resolved.site = site;
+    const std::vector<uint64_t> ips = traced.report.stacks.frames(site.stack);
+    // Named after the innermost frame outside memscope and the allocator (the innermost frame
+    // when every one is an allocator's); only the frames up to it are copied unless wanted.
+    const alloc::Frame* naming = nullptr;
+    for (uint64_t ip : ips) {
+      const alloc::Frame& frame = symbolizer.resolve(ip);
+      if (!alloc::is_allocator_frame(frame)) {
+        naming = &frame;
+        break;
+      }
+    }
+    if (naming == nullptr && !ips.empty()) naming = &symbolizer.resolve(ips.front());
+    if (naming != nullptr) {
+      resolved.function = naming->function.empty() ? "??" : naming->function;
+      resolved.location = location_of(*naming);
+    } else {
+      resolved.function = "??";
+    }
+    if (traced.sites.size() < traced.sites_with_frames) {
+      resolved.frames.reserve(ips.size());
+      for (uint64_t ip : ips) resolved.frames.push_back(symbolizer.resolve(ip));
+    }
+    traced.sites.push_back(std::move(resolved));
+  }
+  return traced;
+}
+
+void add_tracking_json(nlohmann::json& document, const std::vector<TracedProcess>& traces) {
+  document["traces"] = nlohmann::json::array();
+  nlohmann::json sites = nlohmann::json::array();
+  for (const TracedProcess& traced : traces) {
+    std::vector<alloc::ResolvedSite> kept(
+        traced.sites.begin(),
+        traced.sites.begin() + static_cast<std::ptrdiff_t>(
+                                   std::min(traced.sites_with_frames, kMaxJsonSitesPerTrace)));
+    nlohmann::json trace = alloc::trace_json(traced.report, kept);
+    nlohmann::json trace_sites = trace.contains("sites") ? trace["sites"] : nlohmann::json::array();
+    trace.erase("sites");
+    trace["trace_file"] = traced.file;
+    trace["trace_file_bytes"] = traced.file_bytes;
+    trace["sites_total"] = traced.sites.size();
+    trace["sites_omitted"] = traced.sites.size() - kept.size();
+    for (nlohmann::json& site : trace_sites) {
+      site["pid"] = traced.report.process.pid;
+      site["trace_file"] = traced.file;
+      sites.push_back(std::move(site));
+    }
+    document["traces"].push_back(std::move(trace));
+  }
+  std::stable_sort(sites.begin(), sites.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return a.at("leaked_bytes").get<uint64_t>() > b.at("leaked_bytes").get<uint64_t>();
+  });
+  document["sites"] = std::move(sites);
+}
+
+std::string tracking_text(const std::vector<TracedProcess>& traces, size_t top) {
+  std::string out;
+  for (const TracedProcess& traced : traces) {
+    out += fmt::format("\nallocation trace {} ({}, {} events)\n", traced.file,
+                       format_bytes(traced.file_bytes), traced.report.events);
+    out += alloc::sites_table(traced.report, traced.sites, top);
+  }
+  return out;
+}
+
+Status write_flamegraphs(const std::string& prefix, const std::vector<TracedProcess>& traces) {
+  for (const auto& [at, suffix] : {std::pair{alloc::FoldedAt::end, ".end.folded"},
+                                   std::pair{alloc::FoldedAt::peak, ".peak.folded"}}) {
+    std::string text;
+    for (const TracedProcess& traced : traces) {
+      std::string root = fmt::format("{} ({})", basename_of(traced.report.process.exe),
+                                     traced.report.process.pid);
+      for (char& c : root) {
+        if (c == ';' || c == '\n') c = '_';
+      }
+      std::istringstream lines(alloc::folded_stacks(traced.sites, at));
+      for (std::string line; std::getline(lines, line);) {
+        if (!line.empty()) text += fmt::format("{};{}\n", root, line);
+      }
+    }
+    if (Status written = write_text_file(prefix + suffix, text); !written) return written;
+  }
+  return {};
+}
+
+}  // namespace memscope::cli

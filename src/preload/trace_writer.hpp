@@ -1,0 +1,108 @@
+// The tracker's writer core (docs/tracker-format.md): record encoding into a 1 MiB raw chunk
+// buffer, zstd level-1 compression with a static context, whole-chunk write(2)s to a file
+// descriptor. Buffers are mmap'd once at open; nothing here calls malloc, so the hooks can use
+// it. Not thread-safe: the hooks serialize it with their writer lock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/alloc_trace.hpp"
+#include "preload/heap_ids.hpp"
+
+struct ZSTD_CCtx_s;
+
+namespace memscope::track {
+
+inline constexpr size_t kChunkRawBytes = size_t{1} << 20;
+inline constexpr size_t kMaxModuleSegments = 64;
+
+// Unsigned LEB128; returns the byte after the last one written (at most 10 bytes).
+inline uint8_t* put_varint(uint8_t* out, uint64_t value) {
+  while (value >= 0x80) {
+    *out++ = static_cast<uint8_t>(value | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<uint8_t>(value);
+  return out;
+}
+
+struct Segment {
+  uint64_t start;
+  uint64_t size;
+};
+
+class TraceWriter {
+ public:
+  // Maps the buffers and writes the 16-byte file header to `fd` (not closed by the writer).
+  bool open(int fd);
+  // Unmaps the buffers (tests; the tracker keeps them for the process's lifetime).
+  void release();
+
+  void process(uint64_t pid, uint64_t ppid, uint64_t start_unix_ns, const char* exe,
+               size_t exe_len, const char* cmdline, size_t cmdline_len);
+  // At most kMaxModuleSegments segments are written.
+  void module(const char* path, size_t path_len, uint64_t base, const Segment* segments,
+              size_t count);
+  void stack(uint32_t parent, uint64_t ip);
+  void alloc(alloc::Space space, uint64_t address, uint64_t size, uint32_t stack);
+  // The heap's compact records: the writer keeps each live block's allocation id and names a
+  // freed block by its age (HEAP_ALLOC / HEAP_FREE / HEAP_REALLOC). A free of an address it
+  // never saw allocated (made before tracking started) writes nothing. False (and failed())
+  // when the id table cannot grow.
+  bool heap_alloc(uint64_t address, uint64_t size, uint32_t stack);
+  void heap_free(uint64_t address);
+  bool heap_realloc(uint64_t old_address, uint64_t new_address, uint64_t size, uint32_t stack);
+  void free(alloc::Space space, uint64_t address);
+  void realloc(uint64_t old_address, uint64_t new_address, uint64_t size, uint32_t stack);
+  void unmap(alloc::Space space, uint64_t address, uint64_t length);
+  void remap(uint64_t old_address, uint64_t old_size, uint64_t new_address, uint64_t new_size,
+             uint32_t stack);
+  void exec(const char* path, size_t path_len);
+  void end(uint64_t reason);
+
+  // `now_ns` since the trace started: a TIME record when it changed since the last one, and a
+  // flush when a second passed since the last flush.
+  void tick(uint64_t now_ns);
+
+  // Compresses the pending records into one chunk and writes it. False once a write or the
+  // compression failed: the writer then drops everything (failed() stays true).
+  bool flush();
+  // Forgets the pending records without writing them (a forked child).
+  void drop_pending() { used_ = 0; }
+
+  bool failed() const { return failed_; }
+  size_t pending_bytes() const { return used_; }
+  int fd() const { return fd_; }
+
+ private:
+  uint8_t* reserve(size_t max_bytes) {
+    if (used_ + max_bytes > kChunkRawBytes) flush();
+    return raw_ + used_;
+  }
+  void commit(const uint8_t* end) { used_ = static_cast<size_t>(end - raw_); }
+
+  int fd_ = -1;
+  bool failed_ = false;
+  uint8_t* raw_ = nullptr;
+  size_t used_ = 0;
+  uint8_t* out_ = nullptr;
+  size_t out_capacity_ = 0;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  ZSTD_CCtx_s* cctx_ = nullptr;
+  uint64_t last_time_ns_ = 0;
+  uint64_t last_flush_ns_ = 0;
+  HeapIds heap_ids_;
+  uint64_t heap_count_ = 0;  // heap allocations recorded so far (the last id)
+};
+
+// Creates "prefix.<pid>.mst" with O_CREAT|O_EXCL|O_CLOEXEC (mode 0644), or when it exists
+// "prefix.<pid>.<n>.mst" for n = 1, 2, ...; the name goes to `path` (NUL-terminated, cut to
+// `path_capacity`). Returns the descriptor, or -1 (errno set) when none can be created.
+int create_trace_file(const char* prefix, uint64_t pid, char* path, size_t path_capacity);
+
+// Decimal digits of `value` at `out`; returns the byte after the last.
+char* put_decimal(char* out, uint64_t value);
+
+}  // namespace memscope::track

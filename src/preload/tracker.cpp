@@ -1,0 +1,503 @@
+#include "preload/tracker.hpp"
+
+#define UNW_LOCAL_ONLY
+#include <errno.h>
+#include <fcntl.h>
+#include <libunwind.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "preload/stack_trie.hpp"
+#include "preload/trace_writer.hpp"
+#include "preload/unwind.hpp"
+
+namespace memscope::track {
+
+RealFunctions g_real;
+std::atomic<int> g_state{kUninit};
+__thread bool t_busy __attribute__((tls_model("initial-exec")));
+
+namespace {
+
+using alloc::Space;
+
+constexpr size_t kPathBytes = alloc::kMaxStringBytes + 1;
+
+// Everything below the writer lock: a futex word, 0 free, 1 held, 2 held with waiters.
+std::atomic<int> g_lock{0};
+TraceWriter g_writer;
+StackTrie g_trie;
+
+uint64_t g_start_ns = 0;  // CLOCK_MONOTONIC_COARSE at start
+pid_t g_pid = 0;
+bool g_quiet = false;
+char g_exe[kPathBytes];
+size_t g_exe_len = 0;
+char g_cmdline[kPathBytes];
+char g_trace_path[kPathBytes + 64];
+
+// The modules already described (under the writer lock), and the loader's counters seen.
+struct KnownModule {
+  uint64_t base;
+  uint64_t first_start;
+  uint64_t name_hash;
+};
+constexpr size_t kMaxKnownModules = 8192;
+KnownModule g_known[kMaxKnownModules];
+size_t g_known_count = 0;
+std::atomic<unsigned long long> g_seen_adds{0};
+std::atomic<unsigned long long> g_seen_subs{0};
+
+// The previous stack of this thread, outermost first, with its node ids: a new stack only looks
+// up the frames below the part it shares with the previous one.
+__thread uint64_t t_prev_ips[kMaxFrames] __attribute__((tls_model("initial-exec")));
+__thread uint32_t t_prev_ids[kMaxFrames] __attribute__((tls_model("initial-exec")));
+__thread uint32_t t_prev_depth __attribute__((tls_model("initial-exec")));
+
+// ---- small helpers without malloc or stdio ----
+
+struct Message {
+  char text[kPathBytes + 256];
+  size_t length = 0;
+  Message& add(const char* part) {
+    const size_t n = std::strlen(part);
+    const size_t room = sizeof text - length;
+    const size_t copied = n < room ? n : room;
+    std::memcpy(text + length, part, copied);
+    length += copied;
+    return *this;
+  }
+  Message& add(uint64_t value) {
+    char digits[24];
+    *put_decimal(digits, value) = '\0';
+    return add(digits);
+  }
+  void say() const {
+    if (g_quiet) return;
+    const ssize_t ignored = ::write(STDERR_FILENO, text, length);
+    (void)ignored;
+  }
+};
+
+uint64_t clock_ns(clockid_t clock) {
+  timespec now{};
+  clock_gettime(clock, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+}
+
+uint64_t trace_time_ns() {
+  const uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
+  return now > g_start_ns ? now - g_start_ns : 0;
+}
+
+uint64_t hash_name(const char* name) {
+  uint64_t hash = 1469598103934665603ULL;
+  for (; *name != '\0'; ++name) hash = (hash ^ static_cast<unsigned char>(*name)) * 1099511628211ULL;
+  return hash;
+}
+
+size_t read_small_file(const char* path, char* buffer, size_t capacity) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t used = 0;
+  while (used < capacity) {
+    const ssize_t n = ::read(fd, buffer + used, capacity - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return used;
+}
+
+// ---- the writer lock ----
+
+void futex(int operation, int value) {
+  syscall(SYS_futex, reinterpret_cast<int*>(&g_lock), operation, value, nullptr, nullptr, 0);
+}
+
+__attribute__((noinline)) void lock_contended(int seen) {
+  for (int spin = 0; spin < 100 && seen != 0; ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+    seen = g_lock.load(std::memory_order_relaxed);
+    if (seen == 0 && g_lock.compare_exchange_weak(seen, 1, std::memory_order_acquire)) return;
+  }
+  while (g_lock.exchange(2, std::memory_order_acquire) != 0) futex(FUTEX_WAIT_PRIVATE, 2);
+}
+
+void lock() {
+  int expected = 0;
+  if (!g_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+    lock_contended(expected);
+  }
+}
+
+void release_lock() {
+  if (g_lock.exchange(0, std::memory_order_release) == 2) futex(FUTEX_WAKE_PRIVATE, 1);
+}
+
+// Stops tracking when the writer failed (disk full): one line, then pass-through.
+void unlock() {
+  if (g_writer.failed() && g_state.load(std::memory_order_relaxed) == kTracking) {
+    g_state.store(kOff, std::memory_order_relaxed);
+    Message().add("memscope-track: cannot write ").add(g_trace_path).add(" (errno ").add(
+        static_cast<uint64_t>(errno)).add("); tracking stopped\n").say();
+  }
+  release_lock();
+}
+
+// ---- modules ----
+
+struct Counts {
+  unsigned long long adds = 0;
+  unsigned long long subs = 0;
+  bool known = false;
+};
+
+int read_counts(dl_phdr_info* info, size_t size, void* data) {
+  auto* counts = static_cast<Counts*>(data);
+  if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+    counts->adds = info->dlpi_adds;
+    counts->subs = info->dlpi_subs;
+    counts->known = true;
+  }
+  return 1;  // the counters are the same in every entry
+}
+
+bool known_module(const KnownModule& module) {
+  for (size_t i = 0; i < g_known_count; ++i) {
+    const KnownModule& known = g_known[i];
+    if (known.base == module.base && known.first_start == module.first_start &&
+        known.name_hash == module.name_hash) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Runs under the loader's lock; takes the writer lock inside it (that order only).
+int describe_module(dl_phdr_info* info, size_t /*size*/, void* data) {
+  auto* index = static_cast<size_t*>(data);
+  const bool first = (*index)++ == 0;
+  const char* name = info->dlpi_name;
+  size_t name_len = 0;
+  if (name == nullptr || name[0] == '\0') {
+    if (!first) return 0;
+    name = g_exe;
+    name_len = g_exe_len;
+  } else {
+    if (std::strncmp(name, "linux-vdso", 10) == 0 || std::strncmp(name, "linux-gate", 10) == 0) {
+      return 0;
+    }
+    name_len = std::strlen(name);
+  }
+  Segment segments[kMaxModuleSegments];
+  size_t count = 0;
+  for (size_t i = 0; i < info->dlpi_phnum && count < kMaxModuleSegments; ++i) {
+    const ElfW(Phdr)& header = info->dlpi_phdr[i];
+    if (header.p_type != PT_LOAD) continue;
+    segments[count++] = Segment{info->dlpi_addr + header.p_vaddr, header.p_memsz};
+  }
+  const KnownModule module{info->dlpi_addr, count > 0 ? segments[0].start : 0, hash_name(name)};
+  lock();
+  if (g_state.load(std::memory_order_relaxed) == kTracking && !known_module(module)) {
+    if (g_known_count < kMaxKnownModules) g_known[g_known_count++] = module;
+    g_writer.module(name, name_len, info->dlpi_addr, segments, count);
+  }
+  unlock();
+  return 0;
+}
+
+// Outside the writer lock: MODULE records for objects loaded since the last look.
+void check_modules() {
+  Counts counts;
+  dl_iterate_phdr(read_counts, &counts);
+  if (counts.known && counts.adds == g_seen_adds.load(std::memory_order_relaxed) &&
+      counts.subs == g_seen_subs.load(std::memory_order_relaxed)) {
+    return;
+  }
+  size_t index = 0;
+  dl_iterate_phdr(describe_module, &index);
+  g_seen_adds.store(counts.adds, std::memory_order_relaxed);
+  g_seen_subs.store(counts.subs, std::memory_order_relaxed);
+}
+
+// Under the lock: the stack's innermost node, STACK records first for new nodes.
+uint32_t intern(const Frames& frames, bool* any_new) {
+  const size_t depth = frames.count;
+  const size_t limit = depth < t_prev_depth ? depth : t_prev_depth;
+  size_t shared = 0;
+  while (shared < limit && t_prev_ips[shared] == frames.ips[depth - 1 - shared]) ++shared;
+  uint32_t parent = shared > 0 ? t_prev_ids[shared - 1] : 0;
+  for (size_t i = shared; i < depth; ++i) {
+    const uint64_t ip = frames.ips[depth - 1 - i];
+    bool created = false;
+    const uint32_t id = g_trie.child(parent, ip, &created);
+    if (id == 0) {  // the trie is full: keep the outer part
+      t_prev_depth = static_cast<uint32_t>(i);
+      return parent;
+    }
+    if (created) {
+      g_writer.stack(parent, ip);
+      *any_new = true;
+    }
+    t_prev_ips[i] = ip;
+    t_prev_ids[i] = id;
+    parent = id;
+  }
+  t_prev_depth = static_cast<uint32_t>(depth);
+  return parent;
+}
+
+// ---- fork ----
+
+void before_fork() {
+  t_busy = true;
+  lock();
+}
+void after_fork_parent() {
+  release_lock();
+  t_busy = false;
+}
+void after_fork_child() {
+  g_state.store(kOff, std::memory_order_relaxed);
+  g_writer.drop_pending();
+  g_lock.store(0, std::memory_order_relaxed);
+  t_busy = false;
+}
+
+// ---- start ----
+
+int initialize() {
+  if (!resolve_real()) return kUninit;
+  if (environ == nullptr) return kUninit;  // too early: libc not initialized yet
+  const char* quiet = getenv("MEMSCOPE_TRACK_QUIET");
+  g_quiet = quiet != nullptr && std::strcmp(quiet, "1") == 0;
+  const char* prefix = getenv("MEMSCOPE_TRACK_OUTPUT");
+  if (prefix == nullptr || prefix[0] == '\0') {
+    Message().add("memscope-track: MEMSCOPE_TRACK_OUTPUT is not set; not tracking\n").say();
+    return kOff;
+  }
+  if (std::strlen(prefix) > alloc::kMaxStringBytes) {
+    Message().add("memscope-track: MEMSCOPE_TRACK_OUTPUT is too long; not tracking\n").say();
+    return kOff;
+  }
+  find_own_range();
+  g_pid = getpid();
+  const int fd = create_trace_file(prefix, static_cast<uint64_t>(g_pid), g_trace_path,
+                                   sizeof g_trace_path);
+  if (fd < 0) {
+    const int error = errno;
+    Message().add("memscope-track: cannot create ").add(prefix).add(".").add(
+        static_cast<uint64_t>(g_pid)).add(".mst: ").add(strerrordesc_np(error) != nullptr ?
+        strerrordesc_np(error) : "error").add("; not tracking\n").say();
+    return kOff;
+  }
+  if (!g_writer.open(fd) || !g_trie.init()) {
+    Message().add("memscope-track: cannot start writing ").add(g_trace_path).add(
+        "; not tracking\n").say();
+    ::close(fd);
+    return kOff;
+  }
+  const ssize_t exe_len = readlink("/proc/self/exe", g_exe, alloc::kMaxStringBytes);
+  g_exe_len = exe_len > 0 ? static_cast<size_t>(exe_len) : 0;
+  g_exe[g_exe_len] = '\0';
+  size_t cmdline_len = read_small_file("/proc/self/cmdline", g_cmdline, alloc::kMaxStringBytes);
+  for (size_t i = 0; i < cmdline_len; ++i) {
+    if (g_cmdline[i] == '\0') g_cmdline[i] = ' ';
+  }
+  while (cmdline_len > 0 && g_cmdline[cmdline_len - 1] == ' ') --cmdline_len;
+  g_writer.process(static_cast<uint64_t>(g_pid), static_cast<uint64_t>(getppid()),
+                   clock_ns(CLOCK_REALTIME), g_exe, g_exe_len, g_cmdline, cmdline_len);
+  g_start_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  return kTracking;
+}
+
+__attribute__((constructor)) void on_load() {
+  if (!t_busy && g_state.load(std::memory_order_relaxed) == kUninit) start_tracking();
+}
+
+__attribute__((destructor)) void on_unload() { finish(0); }
+
+}  // namespace
+
+bool start_tracking() {
+  int expected = kUninit;
+  if (!g_state.compare_exchange_strong(expected, kInitializing, std::memory_order_acq_rel)) {
+    return false;  // another thread is starting it: its calls are not recorded meanwhile
+  }
+  const int saved_errno = errno;
+  t_busy = true;
+  const int state = initialize();
+  g_state.store(state, std::memory_order_release);
+  t_busy = false;
+  errno = saved_errno;
+  return state == kTracking;
+}
+
+void record_alloc(Space space, uint64_t address, uint64_t size) {
+  const int saved_errno = errno;
+  t_busy = true;
+  Frames frames;
+  capture(frames);
+  bool any_new = false;
+  lock();
+  if (g_state.load(std::memory_order_relaxed) == kTracking) {
+    g_writer.tick(trace_time_ns());
+    const uint32_t stack = intern(frames, &any_new);
+    if (space == Space::heap) {
+      g_writer.heap_alloc(address, size, stack);
+    } else {
+      g_writer.alloc(space, address, size, stack);
+    }
+  }
+  unlock();
+  if (any_new) check_modules();
+  t_busy = false;
+  errno = saved_errno;
+}
+
+void record_free(Space space, uint64_t address) {
+  const int saved_errno = errno;
+  t_busy = true;
+  lock();
+  if (g_state.load(std::memory_order_relaxed) == kTracking) {
+    g_writer.tick(trace_time_ns());
+    if (space == Space::heap) {
+      g_writer.heap_free(address);
+    } else {
+      g_writer.free(space, address);
+    }
+  }
+  unlock();
+  t_busy = false;
+  errno = saved_errno;
+}
+
+void record_unmap(Space space, uint64_t address, uint64_t length) {
+  const int saved_errno = errno;
+  t_busy = true;
+  lock();
+  if (g_state.load(std::memory_order_relaxed) == kTracking) {
+    g_writer.tick(trace_time_ns());
+    g_writer.unmap(space, address, length);
+  }
+  unlock();
+  t_busy = false;
+  errno = saved_errno;
+}
+
+void* tracked_realloc(void* old_address, size_t size) {
+  const int saved_errno = errno;
+  t_busy = true;
+  Frames frames;
+  capture(frames);
+  bool any_new = false;
+  lock();
+  errno = saved_errno;
+  void* result = g_real.realloc(old_address, size);
+  const int result_errno = errno;
+  if (g_state.load(std::memory_order_relaxed) == kTracking) {
+    const auto old_value = reinterpret_cast<uintptr_t>(old_address);
+    if (result != nullptr) {
+      g_writer.tick(trace_time_ns());
+      const uint32_t stack = intern(frames, &any_new);
+      g_writer.heap_realloc(old_value, reinterpret_cast<uintptr_t>(result), size, stack);
+    } else if (size == 0 && old_address != nullptr) {
+      g_writer.tick(trace_time_ns());
+      g_writer.heap_free(old_value);
+    }
+  }
+  unlock();
+  if (any_new) check_modules();
+  t_busy = false;
+  errno = result_errno;
+  return result;
+}
+
+void* tracked_mremap(void* old_address, size_t old_size, size_t new_size, int flags,
+                     void* new_address) {
+  const int saved_errno = errno;
+  t_busy = true;
+  Frames frames;
+  capture(frames);
+  bool any_new = false;
+  lock();
+  errno = saved_errno;
+  void* result = g_real.mremap(old_address, old_size, new_size, flags, new_address);
+  const int result_errno = errno;
+  if (result != MAP_FAILED && g_state.load(std::memory_order_relaxed) == kTracking) {
+    g_writer.tick(trace_time_ns());
+    const uint32_t stack = intern(frames, &any_new);
+    g_writer.remap(reinterpret_cast<uintptr_t>(old_address), old_size,
+                   reinterpret_cast<uintptr_t>(result), new_size, stack);
+  }
+  unlock();
+  if (any_new) check_modules();
+  t_busy = false;
+  errno = result_errno;
+  return result;
+}
+
+bool before_exec(const char* path, size_t path_len) {
+  if (t_busy || g_state.load(std::memory_order_relaxed) != kTracking) return false;
+  if (getpid() != g_pid) return false;  // a vfork child shares our memory: leave it alone
+  const int saved_errno = errno;
+  t_busy = true;
+  lock();
+  if (g_state.load(std::memory_order_relaxed) != kTracking) {
+    unlock();
+    t_busy = false;
+    errno = saved_errno;
+    return false;
+  }
+  g_writer.tick(trace_time_ns());
+  g_writer.exec(path, path_len);
+  g_writer.flush();
+  errno = saved_errno;
+  return true;  // t_busy stays set and the lock held across the exec
+}
+
+void exec_failed(bool held) {
+  if (!held) return;
+  const int saved_errno = errno;
+  unlock();
+  t_busy = false;
+  errno = saved_errno;
+}
+
+void finish(uint64_t reason) {
+  if (t_busy) return;
+  const int state = g_state.load(std::memory_order_relaxed);
+  if (state != kTracking) return;
+  if (getpid() != g_pid) return;  // a vfork child
+  const int saved_errno = errno;
+  t_busy = true;
+  lock();
+  if (g_state.load(std::memory_order_relaxed) == kTracking) {
+    g_writer.tick(trace_time_ns());
+    g_writer.end(reason);
+    g_writer.flush();
+    // Nothing after END; a failed flush is reported (and tracking stopped) by unlock().
+    if (!g_writer.failed()) g_state.store(kOff, std::memory_order_relaxed);
+  }
+  unlock();
+  t_busy = false;
+  errno = saved_errno;
+}
+
+}  // namespace memscope::track

@@ -1,0 +1,78 @@
+// The tracker's process-wide state and bookkeeping, shared by the hooks (hooks.cpp): the real
+// functions, the thread-local recursion guard, lazy initialization, and the record_* functions
+// that unwind, take the writer lock and append records. Internal to libmemscope_track.so.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/alloc_trace.hpp"
+
+namespace memscope::track {
+
+// The functions the hooks stand in front of (dlsym(RTLD_NEXT, ...)).
+struct RealFunctions {
+  void* (*malloc)(size_t);
+  void (*free)(void*);
+  void* (*calloc)(size_t, size_t);
+  void* (*realloc)(void*, size_t);
+  void* (*reallocarray)(void*, size_t, size_t);
+  int (*posix_memalign)(void**, size_t, size_t);
+  void* (*aligned_alloc)(size_t, size_t);
+  void* (*memalign)(size_t, size_t);
+  void* (*valloc)(size_t);
+  void* (*pvalloc)(size_t);
+  void* (*mmap)(void*, size_t, int, int, int, off_t);
+  void* (*mmap64)(void*, size_t, int, int, int, off64_t);
+  int (*munmap)(void*, size_t);
+  void* (*mremap)(void*, size_t, size_t, int, ...);
+  int (*execve)(const char*, char* const[], char* const[]);
+  int (*execv)(const char*, char* const[]);
+  int (*execvp)(const char*, char* const[]);
+  int (*execvpe)(const char*, char* const[], char* const[]);
+  int (*fexecve)(int, char* const[], char* const[]);
+  void (*exit_now)(int);   // _exit
+  void (*exit_now2)(int);  // _Exit
+};
+extern RealFunctions g_real;
+
+// Resolves g_real. False only while this very thread is resolving (dlsym calling malloc): the
+// caller then serves the request from the bootstrap arena.
+bool resolve_real();
+
+enum State : int { kUninit, kInitializing, kTracking, kOff };
+extern std::atomic<int> g_state;
+// Set while this thread is inside the tracker's own code: hooks reached from there only call
+// the real function.
+extern __thread bool t_busy __attribute__((tls_model("initial-exec")));
+
+// Initializes on first use; false when this call should not be recorded.
+bool start_tracking();
+inline bool should_track() {
+  if (t_busy) return false;
+  const int state = g_state.load(std::memory_order_acquire);
+  if (state == kTracking) return true;
+  return state == kUninit && start_tracking();
+}
+
+// Bookkeeping (callers checked should_track()); each keeps errno as it found it.
+void record_alloc(alloc::Space space, uint64_t address, uint64_t size);
+void record_free(alloc::Space space, uint64_t address);
+void record_unmap(alloc::Space space, uint64_t address, uint64_t length);
+// realloc/mremap: the real call runs inside the writer lock, so no other thread can reuse the
+// freed range before the record says it was freed.
+void* tracked_realloc(void* old_address, size_t size);
+void* tracked_mremap(void* old_address, size_t old_size, size_t new_size, int flags,
+                     void* new_address);
+
+// exec: flushes and writes EXEC, and holds the writer lock until exec_failed() (if the exec
+// returns). Returns whether the lock is held.
+bool before_exec(const char* path, size_t path_len);
+void exec_failed(bool held);
+// _exit/_Exit (reason 1) and normal exit (reason 0): END, flush, stop recording.
+void finish(uint64_t reason);
+
+}  // namespace memscope::track

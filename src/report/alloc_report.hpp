@@ -1,0 +1,42 @@
+// Outputs of `memscope leak --enable-tracking`: the top leak sites as a terminal table, the
+// JSON "sites" list, and folded stacks (flamegraph.pl / speedscope / inferno read them) of live
+// bytes at the end and at the peak.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "analyze/alloc_sites.hpp"
+#include "core/alloc_trace.hpp"
+
+namespace memscope::alloc {
+
+// A site with its frames symbolized (innermost first) and the frame it is named after.
+struct ResolvedSite {
+  Site site;
+  std::vector<Frame> frames;
+  std::string function;  // frames[naming_frame(frames)].function, "??" when unknown
+  std::string location;  // "file:line" of that frame, or "module+0xOFFSET"
+};
+
+// Sites with leaked bytes (or growing), largest first, at most `top` rows; a header line with
+// the process, duration and totals; a growth column for growing sites.
+std::string sites_table(const SiteReport& report, const std::vector<ResolvedSite>& sites,
+                        size_t top);
+
+// {"pid", "exe", "cmdline", "complete", "truncated", "duration_seconds", "peak_seconds",
+//  "peak_host_bytes", ..., "sites": [{"function", "location", "memory", "space",
+//  "leaked_bytes", "leaked_count", "peak_bytes", "max_live_bytes", "allocated_bytes",
+//  "allocated_count", "first_seen_seconds", "last_seen_seconds", "growing",
+//  "growth": [{"t_seconds", "live_bytes"}...], "frames": [{"function", "file", "line",
+//  "module", "offset", "python_interpreter"}...]}]}
+nlohmann::json trace_json(const SiteReport& report, const std::vector<ResolvedSite>& sites);
+
+enum class FoldedAt { end, peak };
+// One line per stack: "outermost;...;innermost BYTES" (live bytes at the end or at the peak);
+// Python interpreter frames named "[python] FUNCTION".
+std::string folded_stacks(const std::vector<ResolvedSite>& sites, FoldedAt at);
+
+}  // namespace memscope::alloc
