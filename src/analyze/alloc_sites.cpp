@@ -378,10 +378,15 @@ bool is_growing(const std::vector<uint64_t>& samples) {
   return c > b && (c - b) * 4 >= c - a;
 }
 
-// Memory a program gives back as it exits (a Python list of leaked tensors freed at
-// interpreter shutdown) hides the growth before it: when a site peaks in the last quarter of
-// the run and ends below that peak, the rule judges the run up to the peak.
-bool grows_before_any_final_release(const std::vector<uint64_t>& samples) {
+// The rule above over the site's own lifetime: from its first sample holding memory (a site
+// that starts late in the run, after a long import, and grows from then on is growing), and —
+// memory a program gives back as it exits (a Python list of leaked tensors freed at interpreter
+// shutdown) hides the growth before it — up to its peak when it peaks in the last quarter of
+// that lifetime and ends below it.
+bool grows_before_any_final_release(const std::vector<uint64_t>& all_samples) {
+  const auto first = std::find_if(all_samples.begin(), all_samples.end(),
+                                  [](uint64_t bytes) { return bytes > 0; });
+  const std::vector<uint64_t> samples(first, all_samples.end());
   const size_t n = samples.size();
   if (n < 4) return false;
   const size_t peak = static_cast<size_t>(

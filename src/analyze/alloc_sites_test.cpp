@@ -397,6 +397,14 @@ TEST(GrowthRule, GrowthFreedAsTheProgramExitsIsStillGrowing) {
   EXPECT_FALSE(site_of(growth_of([](uint64_t t) { return t <= 50 ? 1000 * t : 0; }), 1).growing);
 }
 
+TEST(GrowthRule, ASiteThatStartsLateIsJudgedOverItsOwnLifetime) {
+  // Nothing for 70 s (a long import), then steady growth to the end.
+  EXPECT_TRUE(
+      site_of(growth_of([](uint64_t t) { return t > 70 ? 1000 * (t - 70) : 0; }), 1).growing);
+  // ... or a late site that fills up once and stays flat.
+  EXPECT_FALSE(site_of(growth_of([](uint64_t t) { return t > 70 ? 30000 : 0; }), 1).growing);
+}
+
 TEST(GrowthRule, AllocatingEverythingAtTheEndIsNotGrowing) {
   const SiteReport report = growth_of([](uint64_t t) { return t >= 95 ? 1000 * (t - 94) : 0; });
   EXPECT_EQ(site_of(report, 1).leaked_bytes, 6000u);

@@ -109,11 +109,22 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
   // servers (DEBUGINFOD_URLS) for every module without local debug information.
   unsetenv("DEBUGINFOD_URLS");
   alloc::Symbolizer symbolizer(traced.report.modules);
-  traced.sites.reserve(traced.report.sites.size());
-  traced.sites_with_frames =
-      all_frames ? traced.report.sites.size()
-                 : std::min(traced.report.sites.size(), kMaxJsonSitesPerTrace);
-  for (const alloc::Site& site : traced.report.sites) {
+  const std::vector<alloc::Site>& sites = traced.report.sites;
+  traced.sites.reserve(sites.size());
+  traced.detailed.assign(sites.size(), all_frames);
+  if (!all_frames) {
+    std::vector<size_t> order(sites.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    const auto weight = [&](size_t i) {
+      return std::max(sites[i].leaked_bytes, sites[i].growing ? sites[i].max_live_bytes : 0);
+    };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return weight(a) > weight(b); });
+    for (size_t k = 0; k < std::min(order.size(), kMaxJsonSitesPerTrace); ++k) {
+      traced.detailed[order[k]] = true;
+    }
+  }
+  for (const alloc::Site& site : sites) {
     alloc::ResolvedSite resolved;
     resolved.site = site;
     const std::vector<uint64_t> ips = traced.report.stacks.frames(site.stack);
@@ -134,7 +145,7 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
     } else {
       resolved.function = "??";
     }
-    if (traced.sites.size() < traced.sites_with_frames) {
+    if (traced.detailed[traced.sites.size()]) {
       resolved.frames.reserve(ips.size());
       for (uint64_t ip : ips) resolved.frames.push_back(symbolizer.resolve(ip));
     }
@@ -147,10 +158,10 @@ void add_tracking_json(nlohmann::json& document, const std::vector<TracedProcess
   document["traces"] = nlohmann::json::array();
   nlohmann::json sites = nlohmann::json::array();
   for (const TracedProcess& traced : traces) {
-    std::vector<alloc::ResolvedSite> kept(
-        traced.sites.begin(),
-        traced.sites.begin() + static_cast<std::ptrdiff_t>(
-                                   std::min(traced.sites_with_frames, kMaxJsonSitesPerTrace)));
+    std::vector<alloc::ResolvedSite> kept;
+    for (size_t i = 0; i < traced.sites.size() && kept.size() < kMaxJsonSitesPerTrace; ++i) {
+      if (traced.detailed[i]) kept.push_back(traced.sites[i]);
+    }
     nlohmann::json trace = alloc::trace_json(traced.report, kept);
     nlohmann::json trace_sites = trace.contains("sites") ? trace["sites"] : nlohmann::json::array();
     trace.erase("sites");

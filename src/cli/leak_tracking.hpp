@@ -35,8 +35,9 @@ class TrackingEnvironment {
   std::vector<Saved> saved_;
 };
 
-// Sites (in the report's order: leaking ones first) given all their frames, for the JSON; the
-// others are named (function, location) only, unless every frame is wanted (flame graphs).
+// Sites given all their frames, for the JSON: the ones holding the most (bytes leaked, or for a
+// growing site the most it held); the others are named (function, location) only, unless every
+// frame is wanted (flame graphs).
 inline constexpr size_t kMaxJsonSitesPerTrace = 1000;
 
 // One trace file, analysed and symbolized.
@@ -45,12 +46,12 @@ struct TracedProcess {
   uint64_t file_bytes = 0;
   alloc::SiteReport report;
   std::vector<alloc::ResolvedSite> sites;  // every site, in the report's order
-  size_t sites_with_frames = 0;            // the first this many carry their frames
+  std::vector<bool> detailed;              // per site: it carries its frames, goes into JSON
 };
 
 // Reads, analyses and symbolizes one trace. Errors: the reader's (not a trace, other version,
 // corrupt); a truncated file is analysed (report.end.truncated). `all_frames`: every site
-// carries its frames (else the first kMaxJsonSitesPerTrace).
+// carries its frames (else the kMaxJsonSitesPerTrace holding the most).
 Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames);
 
 // The "traces" and "sites" members of the memscope-leak JSON.
