@@ -227,8 +227,9 @@ bool apply(LiveMemory& memory, const Event& event, SiteOf&& site_of) {
       memory.unmap(event.space, event.address, event.size);
       return true;
     case EventKind::remap: {
-      // mremap: the old range goes, the new one belongs to the REMAP's stack.
-      memory.unmap(Space::mmap, event.old_address, event.old_size);
+      // mremap: the old range goes, the new one belongs to the REMAP's stack — when the old
+      // range was an allocation at all (a file mapping grown with mremap is not).
+      if (!memory.unmap(Space::mmap, event.old_address, event.old_size)) return true;
       const uint32_t site = site_of(event.stack, Space::mmap);
       if (site != SiteIndex::npos) memory.allocate(Space::mmap, event.address, event.size, site);
       return true;

@@ -276,6 +276,15 @@ TEST(AnalyzeSites, RemapGrowsShrinksAndMoves) {
   EXPECT_EQ(report.end_host_bytes, 0x1800u);
 }
 
+TEST(AnalyzeSites, RemapOfARangeThatIsNoAllocationIsNone) {
+  // A file mapping (not recorded) grown with mremap: not a host allocation.
+  Trace trace;
+  trace.remap(1, 0x70000, 0x1000, 0x90000, 0x4000000, 2);
+  const SiteReport report = trace.analyze();
+  EXPECT_EQ(report.end_host_bytes, 0u);
+  for (const Site& site : report.sites) EXPECT_EQ(site.leaked_bytes, 0u);
+}
+
 TEST(AnalyzeSites, CudaSpacesCountAsGpuAndMappingsAsNeither) {
   Trace trace;
   trace.alloc(0, Space::heap, 0x1000, 10, 1);

@@ -25,11 +25,13 @@ void HeapIds::release() {
   count_ = 0;
 }
 
-bool HeapIds::put(uint64_t address, uint64_t id) {
+bool HeapIds::put(uint64_t address, uint64_t id, uint64_t* replaced) {
+  if (replaced != nullptr) *replaced = 0;
   if (slots_ == nullptr || address == 0) return false;
   size_t i = slot_of(address, mask_);
   for (; slots_[i].address != 0; i = (i + 1) & mask_) {
     if (slots_[i].address == address) {
+      if (replaced != nullptr) *replaced = slots_[i].id;
       slots_[i].id = id;
       return true;
     }

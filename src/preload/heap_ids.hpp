@@ -16,9 +16,10 @@ class HeapIds {
   bool init(unsigned initial_slots_log2 = 16);
   void release();
 
-  // Remembers `address` as allocation `id` (replacing an id it had: its free was not seen).
+  // Remembers `address` as allocation `id`. An id it had (its free was not seen: made while
+  // the thread was inside a hook, or before tracking started) goes to *replaced (else 0).
   // False when the table cannot grow.
-  bool put(uint64_t address, uint64_t id);
+  bool put(uint64_t address, uint64_t id, uint64_t* replaced = nullptr);
   // The id of `address`, forgotten; 0 when it is not live.
   uint64_t take(uint64_t address);
 

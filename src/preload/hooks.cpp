@@ -353,7 +353,10 @@ MEMSCOPE_EXPORT int munmap(void* address, size_t length) noexcept {
   if (__builtin_expect(g_real.munmap == nullptr, 0) && !resolve_real()) {
     return static_cast<int>(syscall(SYS_munmap, address, length));
   }
-  if (should_track()) track::record_unmap(Space::mmap, track::address_of(address), length);
+  // A call the kernel refuses (unaligned address, length 0) unmaps nothing: not recorded.
+  if (length != 0 && (track::address_of(address) & 4095) == 0 && should_track()) {
+    track::record_unmap(Space::mmap, track::address_of(address), length);
+  }
   return g_real.munmap(address, length);
 }
 
@@ -475,11 +478,12 @@ MEMSCOPE_EXPORT int cudaMalloc(void** out, size_t size) {
 MEMSCOPE_EXPORT int cudaFree(void* address) {
   const auto real = track::cuda_real<CudaFreeFn>(track::kCudaFree);
   if (real == nullptr) return track::kCudaErrorInsufficientDriver;
-  const int result = real(address);
-  if (result == 0 && address != nullptr && should_track()) {
+  // Recorded before the real call, as free() is: once it returns, another thread may get the
+  // same address back and record its allocation first.
+  if (address != nullptr && should_track()) {
     track::record_free(Space::cuda, track::address_of(address));
   }
-  return result;
+  return real(address);
 }
 
 MEMSCOPE_EXPORT int cudaMallocAsync(void** out, size_t size, void* stream) {
@@ -495,11 +499,12 @@ MEMSCOPE_EXPORT int cudaMallocAsync(void** out, size_t size, void* stream) {
 MEMSCOPE_EXPORT int cudaFreeAsync(void* address, void* stream) {
   const auto real = track::cuda_real<CudaFreeAsyncFn>(track::kCudaFreeAsync);
   if (real == nullptr) return track::kCudaErrorInsufficientDriver;
-  const int result = real(address, stream);
-  if (result == 0 && address != nullptr && should_track()) {
+  // Recorded before the real call, as free() is: once it returns, another thread may get the
+  // same address back and record its allocation first.
+  if (address != nullptr && should_track()) {
     track::record_free(Space::cuda, track::address_of(address));
   }
-  return result;
+  return real(address, stream);
 }
 
 MEMSCOPE_EXPORT int cudaMallocManaged(void** out, size_t size, unsigned flags) {
@@ -525,11 +530,12 @@ MEMSCOPE_EXPORT int cuMemAlloc_v2(unsigned long long* out, size_t size) {
 MEMSCOPE_EXPORT int cuMemFree_v2(unsigned long long address) {
   const auto real = track::cuda_real<CuMemFreeFn>(track::kCuMemFree);
   if (real == nullptr) return track::kCudaErrorNotInitialized;
-  const int result = real(address);
-  if (result == 0 && address != 0 && should_track()) {
+  // Recorded before the real call, as free() is: once it returns, another thread may get the
+  // same address back and record its allocation first.
+  if (address != 0 && should_track()) {
     track::record_free(Space::cuda_driver, address);
   }
-  return result;
+  return real(address);
 }
 
 MEMSCOPE_EXPORT int cuMemCreate(unsigned long long* handle, size_t size, const void* properties,
@@ -546,11 +552,12 @@ MEMSCOPE_EXPORT int cuMemCreate(unsigned long long* handle, size_t size, const v
 MEMSCOPE_EXPORT int cuMemRelease(unsigned long long handle) {
   const auto real = track::cuda_real<CuMemReleaseFn>(track::kCuMemRelease);
   if (real == nullptr) return track::kCudaErrorNotInitialized;
-  const int result = real(handle);
-  if (result == 0 && handle != 0 && should_track()) {
+  // Recorded before the real call, as free() is: once it returns, another thread may get the
+  // same address back and record its allocation first.
+  if (handle != 0 && should_track()) {
     track::record_free(Space::cuda_physical, handle);
   }
-  return result;
+  return real(handle);
 }
 
 MEMSCOPE_EXPORT int cuMemMap(unsigned long long address, size_t size, size_t offset,
@@ -565,7 +572,8 @@ MEMSCOPE_EXPORT int cuMemMap(unsigned long long address, size_t size, size_t off
 MEMSCOPE_EXPORT int cuMemUnmap(unsigned long long address, size_t size) {
   const auto real = track::cuda_real<CuMemUnmapFn>(track::kCuMemUnmap);
   if (real == nullptr) return track::kCudaErrorNotInitialized;
-  const int result = real(address, size);
-  if (result == 0 && should_track()) track::record_unmap(Space::cuda_mapping, address, size);
-  return result;
+  if (address != 0 && size != 0 && should_track()) {
+    track::record_unmap(Space::cuda_mapping, address, size);  // before: see cudaFree
+  }
+  return real(address, size);
 }

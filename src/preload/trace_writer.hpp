@@ -51,8 +51,20 @@ class TraceWriter {
   // never saw allocated (made before tracking started) writes nothing. False (and failed())
   // when the id table cannot grow.
   bool heap_alloc(uint64_t address, uint64_t size, uint32_t stack);
-  void heap_free(uint64_t address);
-  bool heap_realloc(uint64_t old_address, uint64_t new_address, uint64_t size, uint32_t stack);
+  void heap_free(uint64_t address) { heap_free_id(heap_ids_.take(address)); }
+  bool heap_realloc(uint64_t old_address, uint64_t new_address, uint64_t size, uint32_t stack) {
+    return heap_realloc_id(old_address != 0 ? heap_ids_.take(old_address) : 0, new_address, size,
+                           stack);
+  }
+  // realloc in steps, so the real call can run outside the writer lock: the old block's id is
+  // taken first, then either the reallocation (or the free, realloc(p, 0)) is written with it,
+  // or — the call failed, the block is still there — it is put back.
+  uint64_t heap_take(uint64_t address) { return heap_ids_.take(address); }
+  void heap_free_id(uint64_t id);
+  bool heap_realloc_id(uint64_t old_id, uint64_t new_address, uint64_t size, uint32_t stack);
+  void heap_restore(uint64_t address, uint64_t id) {
+    if (id != 0) heap_ids_.put(address, id);
+  }
   void free(alloc::Space space, uint64_t address);
   void realloc(uint64_t old_address, uint64_t new_address, uint64_t size, uint32_t stack);
   void unmap(alloc::Space space, uint64_t address, uint64_t length);
@@ -94,6 +106,8 @@ class TraceWriter {
   uint64_t last_time_ns_ = 0;
   uint64_t last_flush_ns_ = 0;
   HeapIds heap_ids_;
+  uint64_t device_ = 0;  // the trace file's identity, checked before each chunk is written
+  uint64_t inode_ = 0;
   uint64_t heap_count_ = 0;  // heap allocations recorded so far (the last id)
 };
 

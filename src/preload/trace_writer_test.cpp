@@ -208,6 +208,23 @@ TEST_F(TraceWriterTest, HeapRecordsNameBlocksByAge) {
   EXPECT_EQ(parsed.chunks[1].records, (Bytes{0x17, 0, 32, 1, 0x17, 2, 64, 1, 0x16, 0}));
 }
 
+// An address allocated again before its free was seen: the old block is certainly gone, so its
+// free is written first (else it would look leaked for ever).
+TEST_F(TraceWriterTest, AMissedFreeIsWrittenWhenItsAddressComesBack) {
+  ASSERT_TRUE(writer_.heap_alloc(0xA000, 48, 1));  // id 1
+  ASSERT_TRUE(writer_.heap_alloc(0xB000, 16, 1));  // id 2
+  ASSERT_TRUE(writer_.heap_alloc(0xA000, 32, 1));  // frees id 1 (age 1), id 3
+  const uint64_t id = writer_.heap_take(0xB000);   // realloc of id 2 in steps...
+  EXPECT_EQ(id, 2u);
+  writer_.heap_restore(0xB000, id);                // ...that failed: the block stays
+  writer_.heap_free(0xB000);                       // id 2: age 1
+  ASSERT_TRUE(writer_.flush());
+  const ParsedFile parsed = parse(file_bytes());
+  ASSERT_EQ(parsed.chunks.size(), 1u);
+  EXPECT_EQ(parsed.chunks[0].records,
+            (Bytes{0x15, 48, 1, 0x15, 16, 1, 0x16, 1, 0x15, 32, 1, 0x16, 1}));
+}
+
 TEST(HeapIds, RemembersTakesAndGrowsWithoutLosingBlocks) {
   HeapIds ids;
   ASSERT_TRUE(ids.init(4));  // 16 slots: grows many times below

@@ -9,12 +9,15 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "preload/raw_memory.hpp"
 #include "preload/stack_trie.hpp"
 #include "preload/trace_writer.hpp"
 #include "preload/unwind.hpp"
@@ -23,6 +26,7 @@ namespace memscope::track {
 
 RealFunctions g_real;
 std::atomic<int> g_state{kUninit};
+std::atomic<std::atomic<int>*> g_in_this_process{nullptr};
 __thread bool t_busy __attribute__((tls_model("initial-exec")));
 
 namespace {
@@ -263,14 +267,10 @@ uint32_t intern(const Frames& frames, bool* any_new) {
 
 // ---- fork ----
 
-void before_fork() {
-  t_busy = true;
-  lock();
-}
-void after_fork_parent() {
-  release_lock();
-  t_busy = false;
-}
+// The child stops tracking and never touches the writer, so fork takes no lock (taking it
+// would order it against an allocator's own prefork locks, and deadlock a signal handler that
+// forks while its thread is inside a hook). A child made without the atfork handlers (_Fork,
+// a raw clone) finds its guard page wiped by the kernel instead (see g_in_this_process).
 void after_fork_child() {
   g_state.store(kOff, std::memory_order_relaxed);
   g_writer.drop_pending();
@@ -279,6 +279,27 @@ void after_fork_child() {
 }
 
 // ---- start ----
+
+// The trace's descriptor, moved to the top of the descriptor table (the program expects the
+// low numbers to be free, and may dup2 onto them), close-on-exec. The same fd when it cannot.
+int move_out_of_the_way(int fd) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < 64) return fd;
+  const rlim_t top = limit.rlim_cur == RLIM_INFINITY ? 65536 : limit.rlim_cur;
+  const int wanted = static_cast<int>(std::min<rlim_t>(top, 65536)) - 1 - 8;
+  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, wanted);
+  return moved >= 0 ? moved : fd;
+}
+
+// A page the kernel zeroes in any child (MADV_WIPEONFORK): tracking goes on only while it holds
+// 1, so a process forked without the atfork handlers never writes into its parent's trace.
+void arm_fork_guard() {
+  void* page = map_pages(4096);
+  if (page == nullptr) return;
+  if (madvise(page, 4096, MADV_WIPEONFORK) != 0) return;  // kernels before 4.14: atfork only
+  static_cast<std::atomic<int>*>(page)->store(1, std::memory_order_relaxed);
+  g_in_this_process.store(static_cast<std::atomic<int>*>(page), std::memory_order_release);
+}
 
 int initialize() {
   if (!resolve_real()) return kUninit;
@@ -305,10 +326,14 @@ int initialize() {
         strerrordesc_np(error) : "error").add("; not tracking\n").say();
     return kOff;
   }
-  if (!g_writer.open(fd) || !g_trie.init()) {
+  const int high_fd = move_out_of_the_way(fd);
+  if (high_fd != fd) {
+    ::close(fd);
+  }
+  if (!g_writer.open(high_fd) || !g_trie.init()) {
     Message().add("memscope-track: cannot start writing ").add(g_trace_path).add(
         "; not tracking\n").say();
-    ::close(fd);
+    ::close(high_fd);
     return kOff;
   }
   const ssize_t exe_len = readlink("/proc/self/exe", g_exe, alloc::kMaxStringBytes);
@@ -323,7 +348,8 @@ int initialize() {
                    clock_ns(CLOCK_REALTIME), g_exe, g_exe_len, g_cmdline, cmdline_len);
   g_start_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-  pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  pthread_atfork(nullptr, nullptr, after_fork_child);
+  arm_fork_guard();
   return kTracking;
 }
 
@@ -406,20 +432,31 @@ void* tracked_realloc(void* old_address, size_t size) {
   t_busy = true;
   Frames frames;
   capture(frames);
-  bool any_new = false;
-  lock();
+  // The real realloc runs outside the writer lock (an allocator under it may mmap under its own
+  // lock, whose holder would wait for ours): the old block's id is taken out first, so another
+  // thread that gets its address back from malloc cannot be confused with it.
+  const auto old_value = reinterpret_cast<uintptr_t>(old_address);
+  uint64_t old_id = 0;
+  if (old_address != nullptr) {
+    lock();
+    if (g_state.load(std::memory_order_relaxed) == kTracking) old_id = g_writer.heap_take(old_value);
+    unlock();
+  }
   errno = saved_errno;
   void* result = g_real.realloc(old_address, size);
   const int result_errno = errno;
+  bool any_new = false;
+  lock();
   if (g_state.load(std::memory_order_relaxed) == kTracking) {
-    const auto old_value = reinterpret_cast<uintptr_t>(old_address);
     if (result != nullptr) {
       g_writer.tick(trace_time_ns());
       const uint32_t stack = intern(frames, &any_new);
-      g_writer.heap_realloc(old_value, reinterpret_cast<uintptr_t>(result), size, stack);
-    } else if (size == 0 && old_address != nullptr) {
+      g_writer.heap_realloc_id(old_id, reinterpret_cast<uintptr_t>(result), size, stack);
+    } else if (size == 0 && old_address != nullptr) {  // glibc: realloc(p, 0) frees p
       g_writer.tick(trace_time_ns());
-      g_writer.heap_free(old_value);
+      g_writer.heap_free_id(old_id);
+    } else {  // failed: the block is still there
+      g_writer.heap_restore(old_value, old_id);
     }
   }
   unlock();

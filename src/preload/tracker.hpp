@@ -45,6 +45,8 @@ bool resolve_real();
 
 enum State : int { kUninit, kInitializing, kTracking, kOff };
 extern std::atomic<int> g_state;
+// A word on a MADV_WIPEONFORK page (null until armed): 0 in any forked child.
+extern std::atomic<std::atomic<int>*> g_in_this_process;
 // Set while this thread is inside the tracker's own code: hooks reached from there only call
 // the real function.
 extern __thread bool t_busy __attribute__((tls_model("initial-exec")));
@@ -54,7 +56,12 @@ bool start_tracking();
 inline bool should_track() {
   if (t_busy) return false;
   const int state = g_state.load(std::memory_order_acquire);
-  if (state == kTracking) return true;
+  if (state == kTracking) {
+    const std::atomic<int>* guard = g_in_this_process.load(std::memory_order_relaxed);
+    if (guard == nullptr || guard->load(std::memory_order_relaxed) != 0) return true;
+    g_state.store(kOff, std::memory_order_relaxed);  // a child forked without the atfork handlers
+    return false;
+  }
   return state == kUninit && start_tracking();
 }
 
@@ -62,8 +69,9 @@ inline bool should_track() {
 void record_alloc(alloc::Space space, uint64_t address, uint64_t size);
 void record_free(alloc::Space space, uint64_t address);
 void record_unmap(alloc::Space space, uint64_t address, uint64_t length);
-// realloc/mremap: the real call runs inside the writer lock, so no other thread can reuse the
-// freed range before the record says it was freed.
+// realloc: the old block's id is taken out under the lock before the real call, which runs
+// outside it. mremap: the real call runs inside the writer lock, so no other thread can reuse
+// the freed range before the record says it was freed.
 void* tracked_realloc(void* old_address, size_t size);
 void* tracked_mremap(void* old_address, size_t old_size, size_t new_size, int flags,
                      void* new_address);
