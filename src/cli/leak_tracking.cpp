@@ -112,7 +112,7 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
   const std::vector<alloc::Site>& sites = traced.report.sites;
   traced.sites.reserve(sites.size());
   traced.detailed.assign(sites.size(), all_frames);
-  if (!all_frames) {
+  {
     std::vector<size_t> order(sites.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     const auto weight = [&](size_t i) {
@@ -120,9 +120,10 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
     };
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return weight(a) > weight(b); });
-    for (size_t k = 0; k < std::min(order.size(), kMaxJsonSitesPerTrace); ++k) {
-      traced.detailed[order[k]] = true;
-    }
+    order.resize(std::min(order.size(), kMaxJsonSitesPerTrace));
+    std::sort(order.begin(), order.end());  // back in the report's order
+    for (size_t i : order) traced.detailed[i] = true;
+    traced.json_sites = std::move(order);
   }
   for (const alloc::Site& site : sites) {
     alloc::ResolvedSite resolved;
@@ -159,9 +160,8 @@ void add_tracking_json(nlohmann::json& document, const std::vector<TracedProcess
   nlohmann::json sites = nlohmann::json::array();
   for (const TracedProcess& traced : traces) {
     std::vector<alloc::ResolvedSite> kept;
-    for (size_t i = 0; i < traced.sites.size() && kept.size() < kMaxJsonSitesPerTrace; ++i) {
-      if (traced.detailed[i]) kept.push_back(traced.sites[i]);
-    }
+    kept.reserve(traced.json_sites.size());
+    for (size_t i : traced.json_sites) kept.push_back(traced.sites[i]);
     nlohmann::json trace = alloc::trace_json(traced.report, kept);
     nlohmann::json trace_sites = trace.contains("sites") ? trace["sites"] : nlohmann::json::array();
     trace.erase("sites");

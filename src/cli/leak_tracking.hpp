@@ -46,7 +46,8 @@ struct TracedProcess {
   uint64_t file_bytes = 0;
   alloc::SiteReport report;
   std::vector<alloc::ResolvedSite> sites;  // every site, in the report's order
-  std::vector<bool> detailed;              // per site: it carries its frames, goes into JSON
+  std::vector<bool> detailed;              // per site: it carries its frames
+  std::vector<size_t> json_sites;          // indices of the sites the JSON lists
 };
 
 // Reads, analyses and symbolizes one trace. Errors: the reader's (not a trace, other version,

@@ -67,7 +67,9 @@ TEST(Run, RecordsTheDemoTreeWithWorkersAndTheGpuAndExitsWithItsStatus) {
   }
   EXPECT_EQ(workers.size(), 2u) << "the demo forks two workers";
   for (const auto& [pid, uss] : worker_peak_uss) {
-    EXPECT_GT(uss, 16u << 20) << "worker " << pid << " touches a 16 MiB buffer of its own";
+    // Its own 16 MiB buffer, caught by a 1 s sample while being touched or after (on a loaded
+    // machine a sample can land mid-way): most of it.
+    EXPECT_GT(uss, 8u << 20) << "worker " << pid << " touches a 16 MiB buffer of its own";
   }
   EXPECT_TRUE(gpu_matched) << "the fake GPU's 'child' process is the recorded command";
 }
