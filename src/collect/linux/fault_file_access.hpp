@@ -36,6 +36,12 @@ class FaultFileAccess final : public FileAccess {
   std::function<void(const std::string&)> before_read;
 
   size_t open_now() const { return paths_.size(); }
+  // Descriptors open on paths that start with `prefix` ("/proc/PID/").
+  size_t open_under(const std::string& prefix) const {
+    size_t count = 0;
+    for (const auto& entry : paths_) count += entry.second.rfind(prefix, 0) == 0 ? 1U : 0U;
+    return count;
+  }
 
   int open_read(const char* path) override {
     if (before_open) before_open(path);
