@@ -57,6 +57,9 @@ void LeakDetector::add(const Sample& sample) {
     s.latest.pss_bytes = p.pss_bytes;
   };
   for (const ProcessSample& p : sample.processes) {
+    // A zombie (exited, not yet reaped) holds no memory: its zeros are not a reading of the
+    // process, and would stand as its last RSS/PSS.
+    if (p.state == 'Z') continue;
     track("uss", p, p.uss_bytes, p.smaps_age_seconds);
   }
   for (const DeviceSample& device : sample.devices) {

@@ -82,6 +82,26 @@ TEST(LeakDetector, SteadyGrowthIsASuspectedLeak) {
   EXPECT_EQ(v.pss_bytes, v.current_bytes + 30 * kMiB);
 }
 
+TEST(LeakDetector, AZombieSampleIsNoReading) {
+  // The last sample caught the process exited but not yet reaped: all zeros.
+  LeakDetector detector(LeakParams{});
+  for (int i = 0; i <= 60; ++i) {
+    Sample sample = sample_at(i);
+    ProcessSample p = process(kPid, 100 * kMiBs + kMiBs * i);
+    if (i == 60) {
+      p.state = 'Z';
+      p.uss_bytes = p.pss_bytes = p.rss_bytes = 0;
+    }
+    sample.processes.push_back(p);
+    detector.add(sample);
+  }
+  const auto verdicts = detector.verdicts();
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_EQ(verdicts[0].current_bytes, 159 * kMiB);
+  EXPECT_EQ(verdicts[0].rss_bytes, 219 * kMiB);
+  EXPECT_EQ(verdicts[0].verdict, "leak suspected") << verdicts[0];
+}
+
 TEST(LeakDetector, MemoryFreedAtExitStillShowsTheLeak) {
   // 20 MiB/s for 40 s, then the process frees most of it as it exits (the last sample).
   const auto verdicts = verdicts_for(
