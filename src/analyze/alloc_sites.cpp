@@ -247,6 +247,7 @@ class RunVisitor : public TraceVisitor {
   void on_process(const ProcessInfo& process) override { report_.process = process; }
   void on_module(const Module& module) override { report_.modules.push_back(module); }
   void on_stack(uint32_t id, const StackNode& node) override { report_.stacks.add(id, node); }
+  void on_end(const TraceEnd& end) override { report_.end = end; }
 
   void on_event(const Event& event) override {
     ++report_.events;
@@ -469,10 +470,7 @@ bool is_allocator_function(std::string_view function) {
 namespace {
 
 bool in_tracker(const Frame& frame) {
-  std::string_view module = frame.module;
-  const size_t slash = module.rfind('/');
-  if (slash != std::string_view::npos) module.remove_prefix(slash + 1);
-  return module == "libmemscope_track.so";
+  return file_name_of(frame.module) == "libmemscope_track.so";
 }
 
 }  // namespace

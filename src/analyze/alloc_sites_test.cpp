@@ -276,6 +276,32 @@ TEST(AnalyzeSites, RemapGrowsShrinksAndMoves) {
   EXPECT_EQ(report.end_host_bytes, 0x1800u);
 }
 
+// How the trace ended is the reader's to say (on_end); events and run time are counted here.
+TEST(AnalyzeSites, TheReadersEndComesThroughTheReport) {
+  const SiteReport report = analyze_sites([](TraceVisitor& visitor) {
+    visitor.on_stack(1, StackNode{0, 0x10});
+    Event event;
+    event.time_ns = 2'000'000'000;
+    event.address = 0x1000;
+    event.size = 64;
+    event.stack = 1;
+    visitor.on_event(event);
+    TraceEnd end;
+    end.complete = true;
+    end.end_reason = "exit";
+    end.chunks = 3;
+    end.events = 1;
+    end.last_time_ns = 2'500'000'000;  // a TIME record after the last event
+    visitor.on_end(end);
+  });
+  EXPECT_TRUE(report.end.complete);
+  EXPECT_FALSE(report.end.truncated);
+  EXPECT_EQ(report.end.end_reason, "exit");
+  EXPECT_EQ(report.end.chunks, 3u);
+  EXPECT_EQ(report.end.events, 1u);
+  EXPECT_DOUBLE_EQ(report.duration_seconds, 2.5);
+}
+
 TEST(AnalyzeSites, RemapOfARangeThatIsNoAllocationIsNone) {
   // A file mapping (not recorded) grown with mremap: not a host allocation.
   Trace trace;

@@ -24,22 +24,6 @@ std::string own_directory() {
   return error ? std::string() : exe.parent_path().string();
 }
 
-std::string basename_of(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-std::string location_of(const alloc::Frame& frame) {
-  if (!frame.file.empty()) {
-    return frame.line ? fmt::format("{}:{}", basename_of(frame.file), frame.line)
-                      : basename_of(frame.file);
-  }
-  if (!frame.module.empty()) {
-    return fmt::format("{}+{:#x}", basename_of(frame.module), frame.module_offset);
-  }
-  return fmt::format("{:#x}", frame.ip);
-}
-
 }  // namespace
 
 Result<std::string> find_tracker_library() {
@@ -90,20 +74,11 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
   traced.file_bytes = static_cast<uint64_t>(fs::file_size(path, size_error));
   if (size_error) traced.file_bytes = 0;
   std::optional<Error> failure;
-  std::optional<alloc::TraceEnd> end;
   traced.report = alloc::analyze_sites([&](alloc::TraceVisitor& visitor) {
     Result<alloc::TraceEnd> read = alloc::read_trace_file(path, visitor);
     if (!read && !failure) failure = read.error();
-    if (read && !end) end = *read;
   });
   if (failure) return *failure;
-  if (end) {
-    // How the file ended is the reader's to say; the analysis counted events and time.
-    traced.report.end.complete = end->complete;
-    traced.report.end.truncated = end->truncated;
-    traced.report.end.end_reason = end->end_reason;
-    traced.report.end.chunks = end->chunks;
-  }
 
   // Symbols come from the files on this machine only: libdw would otherwise ask debuginfod
   // servers (DEBUGINFOD_URLS) for every module without local debug information.
@@ -142,7 +117,7 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
     if (naming == nullptr && !ips.empty()) naming = &symbolizer.resolve(ips.front());
     if (naming != nullptr) {
       resolved.function = naming->function.empty() ? "??" : naming->function;
-      resolved.location = location_of(*naming);
+      resolved.location = alloc::frame_location(*naming);
     } else {
       resolved.function = "??";
     }
@@ -197,7 +172,7 @@ Status write_flamegraphs(const std::string& prefix, const std::vector<TracedProc
                                    std::pair{alloc::FoldedAt::peak, ".peak.folded"}}) {
     std::string text;
     for (const TracedProcess& traced : traces) {
-      std::string root = fmt::format("{} ({})", basename_of(traced.report.process.exe),
+      std::string root = fmt::format("{} ({})", alloc::file_name_of(traced.report.process.exe),
                                      traced.report.process.pid);
       for (char& c : root) {
         if (c == ';' || c == '\n') c = '_';

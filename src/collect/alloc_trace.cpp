@@ -283,6 +283,7 @@ Result<TraceEnd> TraceReader::run() {
   }
   end_.complete = last_was_end_;
   if (end_.complete) end_.end_reason = end_reason_;
+  visitor_.on_end(end_);
   return end_;
 }
 

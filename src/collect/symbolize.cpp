@@ -26,13 +26,8 @@ const Dwfl_Callbacks kOfflineCallbacks = {
     .debuginfo_path = &no_debuginfo_path,
 };
 
-std::string_view basename_of(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
 bool is_python_interpreter(std::string_view path) {
-  const std::string_view name = basename_of(path);
+  const std::string_view name = file_name_of(path);
   return name.starts_with("python3") || name.starts_with("libpython3");
 }
 

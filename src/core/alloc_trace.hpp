@@ -72,6 +72,13 @@ inline std::string_view memory_kind(Space space) {
   return "unknown";
 }
 
+// The last component of a path ("/usr/lib/libc.so.6" → "libc.so.6"): how frames, modules and
+// programs are shown.
+inline std::string_view file_name_of(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
 struct ProcessInfo {
   uint64_t pid = 0;
   uint64_t ppid = 0;
@@ -138,6 +145,8 @@ class TraceVisitor {
   virtual void on_module(const Module& /*module*/) {}
   virtual void on_stack(uint32_t /*id*/, const StackNode& /*node*/) {}
   virtual void on_event(const Event& /*event*/) {}
+  // After the last record the reader could use (also for a truncated file).
+  virtual void on_end(const TraceEnd& /*end*/) {}
 };
 
 }  // namespace memscope::alloc

@@ -22,9 +22,10 @@ double milliseconds_rounded(double seconds) { return std::round(seconds * 1000.0
 
 std::string hex(uint64_t value) { return fmt::format("{:#x}", value); }
 
-std::string basename_of(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
+// "libfoo.so+0x1a2b", or the bare address without a module.
+std::string in_module(const Frame& frame) {
+  if (frame.module.empty()) return hex(frame.ip);
+  return fmt::format("{}+{:#x}", file_name_of(frame.module), frame.module_offset);
 }
 
 bool shown(const Site& site) { return site.leaked_bytes > 0 || site.growing; }
@@ -47,14 +48,7 @@ std::string header(const SiteReport& report) {
 // A frame as a folded-stack element: its function, else module+offset, else its address.
 // ';' separates frames and a newline ends the line, so neither may appear inside one.
 std::string folded_frame(const Frame& frame) {
-  std::string name;
-  if (!frame.function.empty()) {
-    name = frame.function;
-  } else if (!frame.module.empty()) {
-    name = fmt::format("{}+{:#x}", basename_of(frame.module), frame.module_offset);
-  } else {
-    name = hex(frame.ip);
-  }
+  std::string name = frame.function.empty() ? in_module(frame) : frame.function;
   if (frame.python_interpreter) name = "[python] " + name;
   for (char& c : name) {
     if (c == ';' || c == '\n' || c == '\r') c = '_';
@@ -63,6 +57,12 @@ std::string folded_frame(const Frame& frame) {
 }
 
 }  // namespace
+
+std::string frame_location(const Frame& frame) {
+  if (frame.file.empty()) return in_module(frame);
+  const std::string_view file = file_name_of(frame.file);
+  return frame.line ? fmt::format("{}:{}", file, frame.line) : std::string(file);
+}
 
 std::string sites_table(const SiteReport& report, const std::vector<ResolvedSite>& sites,
                         size_t top) {

@@ -21,6 +21,10 @@ struct ResolvedSite {
   std::string location;  // "file:line" of that frame, or "module+0xOFFSET"
 };
 
+// Where a frame is: "file.cpp:42" with line information, else "module+0xOFFSET", else its
+// address.
+std::string frame_location(const Frame& frame);
+
 // Sites with leaked bytes (or growing), largest first, at most `top` rows; a header line with
 // the process, duration and totals; a growth column for growing sites.
 std::string sites_table(const SiteReport& report, const std::vector<ResolvedSite>& sites,

@@ -80,6 +80,19 @@ std::vector<ResolvedSite> small_sites() {
   return sites;
 }
 
+TEST(FrameLocation, FileAndLineElseModuleAndOffsetElseAddress) {
+  Frame frame;
+  frame.ip = 0x7f0012345678;
+  EXPECT_EQ(frame_location(frame), "0x7f0012345678");
+  frame.module = "/usr/lib/x86_64-linux-gnu/libfoo.so";
+  frame.module_offset = 0x1a2b;
+  EXPECT_EQ(frame_location(frame), "libfoo.so+0x1a2b");
+  frame.file = "/src/cache.c";
+  EXPECT_EQ(frame_location(frame), "cache.c");
+  frame.line = 10;
+  EXPECT_EQ(frame_location(frame), "cache.c:10");
+}
+
 TEST(SitesTable, HeaderAndRowsOfLeakingSites) {
   const std::string text = sites_table(small_report(), small_sites(), 10);
   const std::vector<std::string> expected = {
