@@ -102,6 +102,25 @@ TEST(LeakDetector, AZombieSampleIsNoReading) {
   EXPECT_EQ(verdicts[0].verdict, "leak suspected") << verdicts[0];
 }
 
+TEST(LeakDetector, AnExitingProcessWithNoAddressSpaceIsNoReading) {
+  // The last sample caught the process exiting, its memory released, not yet a zombie.
+  LeakDetector detector(LeakParams{});
+  for (int i = 0; i <= 60; ++i) {
+    Sample sample = sample_at(i);
+    ProcessSample p = process(kPid, 100 * kMiBs + kMiBs * i);
+    if (i == 60) {
+      p.state = 'R';
+      p.uss_bytes = p.pss_bytes = p.rss_bytes = p.swap_bytes = 0;
+    }
+    sample.processes.push_back(p);
+    detector.add(sample);
+  }
+  const auto verdicts = detector.verdicts();
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_EQ(verdicts[0].current_bytes, 159 * kMiB);
+  EXPECT_EQ(verdicts[0].rss_bytes, 219 * kMiB);
+}
+
 TEST(LeakDetector, MemoryFreedAtExitStillShowsTheLeak) {
   // 20 MiB/s for 40 s, then the process frees most of it as it exits (the last sample).
   const auto verdicts = verdicts_for(

@@ -49,12 +49,15 @@ TEST(Run, RecordsTheDemoTreeWithWorkersAndTheGpuAndExitsWithItsStatus) {
   ASSERT_GE(samples.size(), 5u);
   const int root = reader->info().root_pid;
   std::set<int> workers;
+  std::string seen;  // for the message: each child's pid, comm and state as sampled
   std::map<int, uint64_t> worker_peak_uss;
   bool gpu_matched = false;
   for (const auto& sample : samples) {
     for (const auto& process : sample.processes) {
       if (process.ppid == root) {
-        workers.insert(process.pid);
+        if (workers.insert(process.pid).second) {
+          seen += " " + std::to_string(process.pid) + " " + process.comm + " " + process.state;
+        }
         if (process.state == 'Z') {
           EXPECT_EQ(process.uss_bytes, 0u) << "a zombie holds no memory";
         } else {
@@ -65,7 +68,7 @@ TEST(Run, RecordsTheDemoTreeWithWorkersAndTheGpuAndExitsWithItsStatus) {
     }
     EXPECT_EQ(sample.devices.size(), 1u);
   }
-  EXPECT_EQ(workers.size(), 2u) << "the demo forks two workers";
+  EXPECT_EQ(workers.size(), 2u) << "the demo forks two workers; seen:" << seen;
   for (const auto& [pid, uss] : worker_peak_uss) {
     // Its own 16 MiB buffer, caught by a 1 s sample while being touched or after (on a loaded
     // machine a sample can land mid-way): most of it.

@@ -40,6 +40,7 @@ double stagger_fraction(int pid) {
 struct Tracked {
   uint64_t inode = 0;
   uint64_t generation = 0;  // the last listing that showed it
+  uint64_t stat_generation = 0;  // the listing at which stat was last read
   uint64_t start_time = 0;
   int ppid = 0;
   char state = '?';
@@ -105,7 +106,7 @@ class ProcessCollector::Impl {
         ++it;
       }
     }
-    select_members(root_pid);
+    select_members(root_pid, now);
 
     size_t count = 0;
     for (const PidEntry& entry : entries_) {
@@ -174,6 +175,7 @@ class ProcessCollector::Impl {
   // the period, so processes found together do not all refresh in one sample.
   void adopt_stat(int pid, Tracked& tracked, PidStat& stat, double now, bool first) const {
     tracked.start_time = stat.start_time_ticks;
+    tracked.stat_generation = generation_;
     tracked.ppid = stat.ppid;
     tracked.state = stat.state;
     tracked.kernel_thread = stat.is_kernel_thread();
@@ -195,7 +197,7 @@ class ProcessCollector::Impl {
 
   // --- which processes are sampled ----------------------------------------------------------
 
-  void select_members(int root_pid) {
+  void select_members(int root_pid, double now) {
     if (root_pid == 0) {
       for (auto& [pid, tracked] : table_) set_member(tracked, !tracked.kernel_thread);
       return;
@@ -219,11 +221,32 @@ class ProcessCollector::Impl {
                                     [](const Edge& edge, int ppid) { return edge.ppid < ppid; });
       for (; child != edges_.end() && child->ppid == parent; ++child) {
         if (child->tracked->in_tree) continue;  // a ppid cycle, in hostile fixtures only
+        if (!child->tracked->member && !still_child_of(parent, child->pid, *child->tracked, now)) {
+          continue;
+        }
         child->tracked->in_tree = true;
         queue_.push_back(child->pid);
       }
     }
     for (auto& [pid, tracked] : table_) set_member(tracked, tracked.in_tree);
+  }
+
+  // A process outside the tree had its parent read when it was found. Its parent may have died
+  // since (the process was re-parented) and the parent's pid been reused by the tree's root or
+  // a process in it: before joining the tree, its parent is read again.
+  bool still_child_of(int parent, int pid, Tracked& tracked, double now) {
+    if (tracked.stat_generation == generation_) return true;  // read in this listing
+    PidStat stat;
+    if (read_stat(pid, stat) != 0) return false;  // gone: swept at the next listing
+    if (stat.start_time_ticks != tracked.start_time) {
+      close_descriptors(tracked);
+      const uint64_t inode = tracked.inode;
+      tracked = Tracked{};
+      tracked.inode = inode;
+      tracked.generation = generation_;
+    }
+    adopt_stat(pid, tracked, stat, now, false);
+    return tracked.ppid == parent;
   }
 
   void set_member(Tracked& tracked, bool member) {

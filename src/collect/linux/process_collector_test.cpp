@@ -372,6 +372,23 @@ TEST_F(ScratchProcesses, StatIsReReadOnItsPeriodForReparentingAndExec) {
   EXPECT_EQ(moved.cmdline, "newprogram");  // comm changed: cmdline read again
 }
 
+TEST_F(ScratchProcesses, AnOrphanDoesNotJoinTheTreeThroughItsDeadParentsReusedPid) {
+  add(100, 1, 10 * kMiB);  // the root
+  add(150, 1, 10 * kMiB);  // an unrelated process...
+  add(300, 150, 10 * kMiB);  // ...and its child
+  ProcessCollector collector(roots(), {}, &files_);
+  EXPECT_THAT(pids_of(collector.collect(0.0, 100)), ElementsAre(100));
+
+  // 150 exits, 300 is re-parented to init, and the root forks a child that gets pid 150.
+  std::filesystem::rename(dir(150), tree_.path() + "/old-150");  // a new inode, as in /proc
+  write_stat(300, 1, 300);
+  add(150, 100, 10 * kMiB, 100, 9150);
+  EXPECT_THAT(pids_of(collector.collect(0.2, 100)), ElementsAre(100, 150));
+  EXPECT_EQ(collector.stats().stat_reads, 5u) << "300's parent was read again before it joined";
+  EXPECT_THAT(pids_of(collector.collect(0.3, 100)), ElementsAre(100, 150));
+  EXPECT_EQ(collector.stats().stat_reads, 5u) << "and is known from then on";
+}
+
 TEST_F(ScratchProcesses, PidReuseIsDetectedByStartTime) {
   add(100, 1, 10 * kMiB, 700, 5555);
   ProcessCollector collector(roots(), {}, &files_);
