@@ -7,6 +7,8 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -61,6 +63,18 @@ bool write_all(int fd, const uint8_t* data, size_t length) {
   return true;
 }
 
+// FUTEX_WAIT on `word` while it holds `expected`, at most timeout_ms (negative: no limit).
+void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, int timeout_ms) {
+  timespec timeout{timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1'000'000L};
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
+          timeout_ms >= 0 ? &timeout : nullptr, nullptr, 0);
+}
+
+void futex_wake(std::atomic<uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1 << 30, nullptr,
+          nullptr, 0);
+}
+
 }  // namespace
 
 bool TraceWriter::open(int fd) {
@@ -71,6 +85,10 @@ bool TraceWriter::open(int fd) {
   device_ = identity.st_dev;
   inode_ = identity.st_ino;
   failed_ = false;
+  async_ = false;
+  filled_ = false;
+  submitted_.store(0, std::memory_order_relaxed);
+  completed_.store(0, std::memory_order_relaxed);
   used_ = 0;
   last_time_ns_ = 0;
   last_flush_ns_ = 0;
@@ -79,12 +97,17 @@ bool TraceWriter::open(int fd) {
     release();
     return false;
   }
-  raw_ = static_cast<uint8_t*>(map_pages(kChunkRawBytes));
+  bool mapped = true;
+  for (uint8_t*& buffer : buffers_) {
+    buffer = static_cast<uint8_t*>(map_pages(kChunkRawBytes));
+    mapped = mapped && buffer != nullptr;
+  }
+  raw_ = buffers_[0];
   out_capacity_ = kChunkHeaderBytes + ZSTD_compressBound(kChunkRawBytes);
   out_ = static_cast<uint8_t*>(map_pages(out_capacity_));
   workspace_bytes_ = ZSTD_estimateCCtxSize(kCompressionLevel);
   workspace_ = map_pages(workspace_bytes_);
-  if (raw_ == nullptr || out_ == nullptr || workspace_ == nullptr) {
+  if (!mapped || out_ == nullptr || workspace_ == nullptr) {
     release();
     return false;
   }
@@ -106,7 +129,10 @@ bool TraceWriter::open(int fd) {
 
 void TraceWriter::release() {
   heap_ids_.release();
-  unmap_pages(raw_, kChunkRawBytes);
+  for (uint8_t*& buffer : buffers_) {
+    unmap_pages(buffer, kChunkRawBytes);
+    buffer = nullptr;
+  }
   unmap_pages(out_, out_capacity_);
   unmap_pages(workspace_, workspace_bytes_);
   raw_ = nullptr;
@@ -118,22 +144,78 @@ void TraceWriter::release() {
 }
 
 bool TraceWriter::flush() {
-  if (failed_) {
+  if (failed()) {
     used_ = 0;
     return false;
   }
   last_flush_ns_ = last_time_ns_;
   if (used_ == 0) return true;
-  const size_t compressed = ZSTD_compressCCtx(cctx_, out_ + kChunkHeaderBytes,
-                                              out_capacity_ - kChunkHeaderBytes, raw_, used_, kCompressionLevel);
-  const size_t raw_bytes = used_;
+  const uint32_t sequence = submitted_.load(std::memory_order_relaxed);
+  const uint32_t index = sequence % kBuffers;
+  lengths_[index] = used_;
   used_ = 0;
+  const uint32_t next = sequence + 1;
+  if (!async_) {
+    write_chunk(raw_, lengths_[index]);
+    submitted_.store(next, std::memory_order_relaxed);
+    completed_.store(next, std::memory_order_relaxed);
+  } else {
+    submitted_.store(next, std::memory_order_release);
+    futex_wake(submitted_);
+    // The next buffer to fill is free once the chunk that used it last is written.
+    for (uint32_t done = completed_.load(std::memory_order_acquire); next - done >= kBuffers;
+         done = completed_.load(std::memory_order_acquire)) {
+      futex_wait(completed_, done, -1);
+    }
+  }
+  raw_ = buffers_[next % kBuffers];
+  return !failed();
+}
+
+bool TraceWriter::drain(int timeout_ms) {
+  flush();
+  if (async_) {
+    timespec start{};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    const uint32_t target = submitted_.load(std::memory_order_relaxed);
+    for (uint32_t done = completed_.load(std::memory_order_acquire); done != target;
+         done = completed_.load(std::memory_order_acquire)) {
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      const long waited_ms =
+          (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1'000'000L;
+      if (waited_ms >= timeout_ms) return false;
+      futex_wait(completed_, done, static_cast<int>(timeout_ms - waited_ms));
+    }
+  }
+  return !failed();
+}
+
+void TraceWriter::compress_submitted() {
+  for (;;) {
+    const uint32_t done = completed_.load(std::memory_order_relaxed);
+    if (done == submitted_.load(std::memory_order_acquire)) return;
+    const uint32_t index = done % kBuffers;
+    if (!failed()) write_chunk(buffers_[index], lengths_[index]);
+    completed_.store(done + 1, std::memory_order_release);
+    futex_wake(completed_);
+  }
+}
+
+void TraceWriter::wait_for_submission(uint32_t seen, int timeout_ms) {
+  futex_wait(submitted_, seen, timeout_ms);
+}
+
+bool TraceWriter::write_chunk(const uint8_t* raw, size_t length) {
+  const size_t compressed = ZSTD_compressCCtx(cctx_, out_ + kChunkHeaderBytes,
+                                              out_capacity_ - kChunkHeaderBytes, raw, length,
+                                              kCompressionLevel);
   if (ZSTD_isError(compressed) != 0u) {
     failed_ = true;
     return false;
   }
   put_u32(out_, static_cast<uint32_t>(compressed));
-  put_u32(out_ + 4, static_cast<uint32_t>(raw_bytes));
+  put_u32(out_ + 4, static_cast<uint32_t>(length));
   // The program may have closed the descriptor (a daemon closing every fd) or dup2'd something
   // else over it: never write a chunk into a file that is not the trace.
   struct stat identity {};
@@ -202,7 +284,7 @@ void TraceWriter::alloc(alloc::Space space, uint64_t address, uint64_t size, uin
 }
 
 bool TraceWriter::heap_alloc(uint64_t address, uint64_t size, uint32_t stack) {
-  if (failed_) return false;
+  if (failed()) return false;
   uint64_t replaced = 0;
   if (!heap_ids_.put(address, heap_count_ + 1, &replaced)) {
     failed_ = true;
@@ -218,7 +300,7 @@ bool TraceWriter::heap_alloc(uint64_t address, uint64_t size, uint32_t stack) {
 }
 
 void TraceWriter::heap_free_id(uint64_t id) {
-  if (failed_ || id == 0) return;
+  if (failed() || id == 0) return;
   uint8_t* out = reserve(1 + kVarint);
   out = put_tag(out, Tag::heap_free);
   commit(put_varint(out, heap_count_ - id));
@@ -226,7 +308,7 @@ void TraceWriter::heap_free_id(uint64_t id) {
 
 bool TraceWriter::heap_realloc_id(uint64_t old_id, uint64_t new_address, uint64_t size,
                                   uint32_t stack) {
-  if (failed_) return false;
+  if (failed()) return false;
   uint64_t replaced = 0;
   if (!heap_ids_.put(new_address, heap_count_ + 1, &replaced)) {
     failed_ = true;

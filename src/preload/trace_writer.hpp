@@ -1,9 +1,14 @@
-// The tracker's writer core (docs/tracker-format.md): record encoding into a 1 MiB raw chunk
-// buffer, zstd level-1 compression with a static context, whole-chunk write(2)s to a file
-// descriptor. Buffers are mmap'd once at open; nothing here calls malloc, so the hooks can use
-// it. Not thread-safe: the hooks serialize it with their writer lock.
+// The tracker's writer core (docs/tracker-format.md): record encoding into 1 MiB raw chunk
+// buffers, zstd compression with a static context, whole-chunk write(2)s to a file descriptor.
+// Buffers are mmap'd once at open; nothing here calls malloc, so the hooks can use it. The
+// record functions and flush/drain are not thread-safe: the hooks serialize them with their
+// writer lock. Chunks are compressed and written either at once by flush() (the default), or,
+// after set_async(true), by one compressor thread calling compress_submitted(): flush() then
+// only hands the full buffer over (a ring of kBuffers), so the program's own threads do not
+// spend their time in zstd.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -15,6 +20,7 @@ struct ZSTD_CCtx_s;
 namespace memscope::track {
 
 inline constexpr size_t kChunkRawBytes = size_t{1} << 20;
+inline constexpr uint32_t kBuffers = 4;  // raw chunk buffers: one filling, the others queued
 inline constexpr size_t kMaxModuleSegments = 64;
 
 // Unsigned LEB128; returns the byte after the last one written (at most 10 bytes).
@@ -77,26 +83,64 @@ class TraceWriter {
   // flush when a second passed since the last flush.
   void tick(uint64_t now_ns);
 
-  // Compresses the pending records into one chunk and writes it. False once a write or the
+  // Ends the pending records' chunk: compresses and writes it (or, async, hands it to the
+  // compressor, waiting only when every buffer is queued). False once a write or the
   // compression failed: the writer then drops everything (failed() stays true).
   bool flush();
+  // flush(), then (async) waits until the compressor has written every chunk handed over — at
+  // most `timeout_ms`. Before exec and exit, where the compressor thread ends with the process.
+  bool drain(int timeout_ms = 5000);
   // Forgets the pending records without writing them (a forked child).
   void drop_pending() { used_ = 0; }
 
-  bool failed() const { return failed_; }
+  // From now on flush() hands chunks over (under the writer lock).
+  void set_async(bool async) { async_ = async; }
+  bool async() const { return async_; }
+  // Whether a chunk was ever ended because its buffer was full (not by time, exec or exit).
+  bool filled() const { return filled_.load(std::memory_order_relaxed); }
+  // The compressor's side, without the writer lock: compresses and writes every chunk handed
+  // over so far, in order.
+  void compress_submitted();
+  // How many chunks were handed over so far; the compressor sleeps until it changes
+  // (wait_for_submission: at most timeout_ms, or a spurious wake-up).
+  uint32_t submitted() const { return submitted_.load(std::memory_order_acquire); }
+  // Chunks handed over and not yet written.
+  uint32_t queued() const {
+    return submitted_.load(std::memory_order_acquire) - completed_.load(std::memory_order_acquire);
+  }
+  void wait_for_submission(uint32_t seen, int timeout_ms);
+  // When the last flush was (trace time): the compressor's periodic flush of a quiet program.
+  uint64_t last_flush_ns() const { return last_flush_ns_; }
+  uint64_t last_time_ns() const { return last_time_ns_; }
+
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
   size_t pending_bytes() const { return used_; }
   int fd() const { return fd_; }
 
  private:
   uint8_t* reserve(size_t max_bytes) {
-    if (used_ + max_bytes > kChunkRawBytes) flush();
+    if (used_ + max_bytes > kChunkRawBytes) {
+      filled_.store(true, std::memory_order_relaxed);
+      flush();
+    }
     return raw_ + used_;
   }
   void commit(const uint8_t* end) { used_ = static_cast<size_t>(end - raw_); }
 
+  // Compresses raw[0, length) into one chunk and writes it; false (and failed_) when it cannot.
+  bool write_chunk(const uint8_t* raw, size_t length);
+
   int fd_ = -1;
-  bool failed_ = false;
-  uint8_t* raw_ = nullptr;
+  std::atomic<bool> failed_{false};
+  bool async_ = false;
+  std::atomic<bool> filled_{false};  // read outside the writer lock
+  uint8_t* buffers_[kBuffers] = {};
+  size_t lengths_[kBuffers] = {};
+  // Futex words: chunks handed over (by flush) and written (by whoever compresses); the buffer
+  // being filled is buffers_[submitted_ % kBuffers].
+  std::atomic<uint32_t> submitted_{0};
+  std::atomic<uint32_t> completed_{0};
+  uint8_t* raw_ = nullptr;  // the buffer being filled
   size_t used_ = 0;
   uint8_t* out_ = nullptr;
   size_t out_capacity_ = 0;

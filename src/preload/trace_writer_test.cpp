@@ -11,7 +11,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace memscope::track {
@@ -314,6 +316,77 @@ TEST_F(TraceWriterTest, FullBufferSplitsIntoChunksWithoutSplittingRecords) {
   EXPECT_EQ(records, 200000u);
 }
 
+// A compressor thread as the tracker runs one: compresses what is handed over, then sleeps.
+class Compressor {
+ public:
+  explicit Compressor(TraceWriter& writer) : writer_(writer), thread_([this] { run(); }) {}
+  ~Compressor() {
+    stop_ = true;
+    thread_.join();
+  }
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+
+ private:
+  void run() {
+    while (!stop_) {
+      const uint32_t seen = writer_.submitted();
+      writer_.compress_submitted();
+      writer_.wait_for_submission(seen, 20);
+    }
+  }
+  TraceWriter& writer_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(TraceWriterTest, AsyncChunksAreWrittenInOrderAcrossTheWholeRing) {
+  writer_.set_async(true);
+  Compressor compressor(writer_);
+  // 12-byte ALLOCs, 12 MB: three times round the ring of kBuffers 1 MiB buffers, so flush()
+  // waits for buffers the compressor has not written yet.
+  constexpr uint64_t kRecords = 1'000'000;
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    writer_.alloc(alloc::Space::heap, 0x100000000 + i * 16, 1000, 100000);
+  }
+  ASSERT_TRUE(writer_.drain());
+  EXPECT_EQ(writer_.queued(), 0u);
+  const ParsedFile parsed = parse(file_bytes());
+  ASSERT_TRUE(parsed.well_formed);
+  ASSERT_GE(parsed.chunks.size(), 12u);
+  uint64_t records = 0;
+  uint64_t next_address = 0x100000000;
+  for (const Chunk& chunk : parsed.chunks) {
+    for (size_t offset = 0; offset < chunk.records.size(); offset += 12) {
+      uint8_t expected[12] = {0x10, 0};
+      uint8_t* out = put_varint(expected + 2, next_address);
+      out = put_varint(out, 1000);
+      put_varint(out, 100000);
+      ASSERT_EQ(std::memcmp(&chunk.records[offset], expected, 12), 0) << "record " << records;
+      next_address += 16;
+      ++records;
+    }
+  }
+  EXPECT_EQ(records, kRecords);
+}
+
+TEST_F(TraceWriterTest, AsyncFlushOnlyHandsOverAndDrainGivesUpWithoutACompressor) {
+  writer_.set_async(true);
+  writer_.free(alloc::Space::heap, 1);
+  EXPECT_TRUE(writer_.flush());
+  EXPECT_EQ(writer_.queued(), 1u);
+  EXPECT_EQ(parse(file_bytes()).chunks.size(), 0u) << "nothing written by flush itself";
+  writer_.free(alloc::Space::heap, 2);
+  EXPECT_FALSE(writer_.drain(50)) << "no compressor: drain waits 50 ms, then says so";
+  EXPECT_EQ(writer_.queued(), 2u);
+  writer_.compress_submitted();
+  EXPECT_EQ(writer_.queued(), 0u);
+  const ParsedFile parsed = parse(file_bytes());
+  ASSERT_EQ(parsed.chunks.size(), 2u);
+  EXPECT_EQ(parsed.chunks[0].records, (Bytes{0x11, 0, 1}));
+  EXPECT_EQ(parsed.chunks[1].records, (Bytes{0x11, 0, 2}));
+}
+
 TEST_F(TraceWriterTest, DropPendingForgetsUnflushedRecords) {
   writer_.free(alloc::Space::heap, 1);
   writer_.drop_pending();
@@ -339,6 +412,25 @@ TEST(TraceWriterErrors, WriteErrorMarksTheWriterFailed) {
   EXPECT_TRUE(writer.failed());
   writer.free(alloc::Space::heap, 2);
   EXPECT_FALSE(writer.flush());
+  writer.release();
+  ::close(fds[1]);
+  signal(SIGPIPE, SIG_DFL);
+}
+
+TEST(TraceWriterErrors, AsyncWriteErrorReachesTheRecordingSide) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  TraceWriter writer;
+  ASSERT_TRUE(writer.open(fds[1]));
+  writer.set_async(true);
+  ::close(fds[0]);
+  signal(SIGPIPE, SIG_IGN);
+  writer.free(alloc::Space::heap, 1);
+  EXPECT_TRUE(writer.flush()) << "handed over: not written yet";
+  writer.compress_submitted();  // the compressor's write fails
+  EXPECT_TRUE(writer.failed());
+  EXPECT_FALSE(writer.heap_alloc(0x1000, 8, 1));
+  EXPECT_FALSE(writer.drain(50));
   writer.release();
   ::close(fds[1]);
   signal(SIGPIPE, SIG_DFL);

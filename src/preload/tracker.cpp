@@ -7,8 +7,10 @@
 #include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -41,6 +43,10 @@ TraceWriter g_writer;
 StackTrie g_trie;
 
 uint64_t g_start_ns = 0;  // CLOCK_MONOTONIC_COARSE at start
+// The compressor thread: started once, when the first chunk is full (a program that records
+// less than 1 MiB at a time never gets one), unless MEMSCOPE_TRACK_THREAD=0.
+bool g_compressor_allowed = true;
+std::atomic<bool> g_compressor_tried{false};
 pid_t g_pid = 0;
 bool g_quiet = false;
 char g_exe[kPathBytes];
@@ -265,6 +271,63 @@ uint32_t intern(const Frames& frames, bool* any_new) {
   return parent;
 }
 
+// ---- the compressor thread ----
+
+constexpr uint64_t kQuietFlushNs = 1'000'000'000;
+
+// Compresses and writes the chunks the program's threads hand over; once a second, writes what
+// a quiet program left pending (taking the writer lock only when it is free: a holder is busy
+// recording, and will flush on its own).
+void* compressor_main(void* /*unused*/) {
+  t_busy = true;  // nothing this thread does is the program's
+  prctl(PR_SET_NAME, "memscope-track", 0, 0, 0);
+  for (;;) {
+    const uint32_t seen = g_writer.submitted();
+    g_writer.compress_submitted();
+    g_writer.wait_for_submission(seen, 1000);
+    int expected = 0;
+    if (!g_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) continue;
+    // Only with nothing queued: flush() could otherwise wait for a free buffer, on this thread.
+    if (g_state.load(std::memory_order_relaxed) == kTracking && g_writer.queued() == 0 &&
+        g_writer.pending_bytes() > 0 && trace_time_ns() - g_writer.last_flush_ns() >= kQuietFlushNs) {
+      g_writer.flush();
+    }
+    unlock();
+  }
+  return nullptr;
+}
+
+// Outside the writer lock (pthread_create takes the C library's own locks), from the
+// allocation path only. Every signal is blocked in the thread: none of the program's handlers
+// ever runs on it. When it cannot start, the chunks go on being compressed where they fill.
+void start_compressor() {
+  bool expected = false;
+  if (!g_compressor_tried.compare_exchange_strong(expected, true)) return;
+  if (!g_compressor_allowed) return;
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attributes, 256 * 1024);
+  pthread_t thread;
+  const int error = pthread_create(&thread, &attributes, compressor_main, nullptr);
+  pthread_attr_destroy(&attributes);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (error != 0) return;
+  lock();
+  if (g_state.load(std::memory_order_relaxed) == kTracking) g_writer.set_async(true);
+  unlock();
+}
+
+inline void maybe_start_compressor() {
+  if (!g_compressor_tried.load(std::memory_order_relaxed) && g_writer.filled()) {
+    start_compressor();
+  }
+}
+
 // ---- fork ----
 
 // The child stops tracking and never touches the writer, so fork takes no lock (taking it
@@ -306,6 +369,8 @@ int initialize() {
   if (environ == nullptr) return kUninit;  // too early: libc not initialized yet
   const char* quiet = getenv("MEMSCOPE_TRACK_QUIET");
   g_quiet = quiet != nullptr && std::strcmp(quiet, "1") == 0;
+  const char* thread = getenv("MEMSCOPE_TRACK_THREAD");
+  g_compressor_allowed = thread == nullptr || std::strcmp(thread, "0") != 0;
   const char* prefix = getenv("MEMSCOPE_TRACK_OUTPUT");
   if (prefix == nullptr || prefix[0] == '\0') {
     Message().add("memscope-track: MEMSCOPE_TRACK_OUTPUT is not set; not tracking\n").say();
@@ -375,11 +440,8 @@ bool start_tracking() {
   return state == kTracking;
 }
 
-void record_alloc(Space space, uint64_t address, uint64_t size) {
-  const int saved_errno = errno;
-  t_busy = true;
-  Frames frames;
-  capture(frames);
+void record_alloc_with(Space space, uint64_t address, uint64_t size, const Frames& frames,
+                       int saved_errno) {
   bool any_new = false;
   lock();
   if (g_state.load(std::memory_order_relaxed) == kTracking) {
@@ -393,6 +455,7 @@ void record_alloc(Space space, uint64_t address, uint64_t size) {
   }
   unlock();
   if (any_new) check_modules();
+  maybe_start_compressor();
   t_busy = false;
   errno = saved_errno;
 }
@@ -427,11 +490,8 @@ void record_unmap(Space space, uint64_t address, uint64_t length) {
   errno = saved_errno;
 }
 
-void* tracked_realloc(void* old_address, size_t size) {
-  const int saved_errno = errno;
-  t_busy = true;
-  Frames frames;
-  capture(frames);
+void* tracked_realloc_with(void* old_address, size_t size, const Frames& frames,
+                           int saved_errno) {
   // The real realloc runs outside the writer lock (an allocator under it may mmap under its own
   // lock, whose holder would wait for ours): the old block's id is taken out first, so another
   // thread that gets its address back from malloc cannot be confused with it.
@@ -466,12 +526,8 @@ void* tracked_realloc(void* old_address, size_t size) {
   return result;
 }
 
-void* tracked_mremap(void* old_address, size_t old_size, size_t new_size, int flags,
-                     void* new_address) {
-  const int saved_errno = errno;
-  t_busy = true;
-  Frames frames;
-  capture(frames);
+void* tracked_mremap_with(void* old_address, size_t old_size, size_t new_size, int flags,
+                          void* new_address, const Frames& frames, int saved_errno) {
   bool any_new = false;
   lock();
   errno = saved_errno;
@@ -504,7 +560,7 @@ bool before_exec(const char* path, size_t path_len) {
   }
   g_writer.tick(trace_time_ns());
   g_writer.exec(path, path_len);
-  g_writer.flush();
+  g_writer.drain();
   errno = saved_errno;
   return true;  // t_busy stays set and the lock held across the exec
 }
@@ -528,7 +584,7 @@ void finish(uint64_t reason) {
   if (g_state.load(std::memory_order_relaxed) == kTracking) {
     g_writer.tick(trace_time_ns());
     g_writer.end(reason);
-    g_writer.flush();
+    g_writer.drain();
     // Nothing after END; a failed flush is reported (and tracking stopped) by unlock().
     if (!g_writer.failed()) g_state.store(kOff, std::memory_order_relaxed);
   }

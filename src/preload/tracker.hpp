@@ -3,6 +3,7 @@
 // that unwind, take the writer lock and append records. Internal to libmemscope_track.so.
 #pragma once
 
+#include <errno.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <cstdint>
 
 #include "core/alloc_trace.hpp"
+#include "preload/unwind.hpp"
 
 namespace memscope::track {
 
@@ -65,16 +67,45 @@ inline bool should_track() {
   return state == kUninit && start_tracking();
 }
 
-// Bookkeeping (callers checked should_track()); each keeps errno as it found it.
-void record_alloc(alloc::Space space, uint64_t address, uint64_t size);
+// Bookkeeping (callers checked should_track()); each keeps errno as it found it. The ones that
+// take a call stack unwind in the (always inlined) wrapper, so in the hook itself, and go on in
+// the *_with function, which clears t_busy and restores `saved_errno` (or the real call's).
+void record_alloc_with(alloc::Space space, uint64_t address, uint64_t size, const Frames& frames,
+                       int saved_errno);
+void* tracked_realloc_with(void* old_address, size_t size, const Frames& frames, int saved_errno);
+void* tracked_mremap_with(void* old_address, size_t old_size, size_t new_size, int flags,
+                          void* new_address, const Frames& frames, int saved_errno);
+
+__attribute__((always_inline)) inline void record_alloc(alloc::Space space, uint64_t address,
+                                                        uint64_t size) {
+  const int saved_errno = errno;
+  t_busy = true;
+  Frames frames;
+  capture(frames);
+  record_alloc_with(space, address, size, frames, saved_errno);
+}
 void record_free(alloc::Space space, uint64_t address);
 void record_unmap(alloc::Space space, uint64_t address, uint64_t length);
 // realloc: the old block's id is taken out under the lock before the real call, which runs
 // outside it. mremap: the real call runs inside the writer lock, so no other thread can reuse
 // the freed range before the record says it was freed.
-void* tracked_realloc(void* old_address, size_t size);
-void* tracked_mremap(void* old_address, size_t old_size, size_t new_size, int flags,
-                     void* new_address);
+__attribute__((always_inline)) inline void* tracked_realloc(void* old_address, size_t size) {
+  const int saved_errno = errno;
+  t_busy = true;
+  Frames frames;
+  capture(frames);
+  return tracked_realloc_with(old_address, size, frames, saved_errno);
+}
+__attribute__((always_inline)) inline void* tracked_mremap(void* old_address, size_t old_size,
+                                                           size_t new_size, int flags,
+                                                           void* new_address) {
+  const int saved_errno = errno;
+  t_busy = true;
+  Frames frames;
+  capture(frames);
+  return tracked_mremap_with(old_address, old_size, new_size, flags, new_address, frames,
+                             saved_errno);
+}
 
 // exec: flushes and writes EXEC, and holds the writer lock until exec_failed() (if the exec
 // returns). Returns whether the lock is held.

@@ -1,15 +1,13 @@
 #include "preload/unwind.hpp"
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 #include <link.h>
 
 namespace memscope::track {
 
-namespace {
-
 uintptr_t g_own_begin = 0;
 uintptr_t g_own_end = 0;
+
+namespace {
 
 void own_range_marker() {}
 
@@ -33,21 +31,7 @@ int find_own_segments(dl_phdr_info* info, size_t /*size*/, void* /*data*/) {
   return 1;
 }
 
-bool own_frame(uint64_t ip) { return ip >= g_own_begin && ip < g_own_end; }
-
 }  // namespace
-
-void capture(Frames& frames) {
-  void* raw[kMaxFrames + 16];
-  const int n = unw_backtrace(raw, static_cast<int>(kMaxFrames + 16));
-  size_t count = 0;
-  for (int i = 0; i < n && count < kMaxFrames; ++i) {
-    const auto ip = reinterpret_cast<uintptr_t>(raw[i]);
-    if (own_frame(ip)) continue;
-    frames.storage[count++] = ip;
-  }
-  frames.count = count;
-}
 
 void find_own_range() { dl_iterate_phdr(find_own_segments, nullptr); }
 

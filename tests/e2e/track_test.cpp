@@ -377,12 +377,16 @@ TEST(Track, LeakCppVectorBuffer) {
   EXPECT_NE(buffers[0].at("function"), "operator new(unsigned long)");
 }
 
-// 8 threads, cross-thread frees: no crash or hang, and the sites of worker(int) balance.
-TEST(Track, ThreadsBalance) {
+// 8 threads, cross-thread frees: no crash or hang, and the sites of worker(int) balance — with
+// the tracker's compressor thread (its ~5 MiB of records fill several chunks) and without it.
+class TrackThreads : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TrackThreads, Balance) {
   const CommandResult plain = run_command({track_threads_binary()}, {}, kTrackedTimeout);
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   TempDir tmp;
-  const Tracked tracked = run_tracked(tmp, {track_threads_binary()});
+  const Tracked tracked =
+      run_tracked(tmp, {track_threads_binary()}, {{"MEMSCOPE_TRACK_THREAD", GetParam()}});
   ASSERT_EQ(tracked.result.exit_code, 0) << tracked.result.err;
   const auto lines = program_lines(tracked.result.out);
   ASSERT_EQ(lines, program_lines(plain.out)) << tracked.result.out;
@@ -399,6 +403,8 @@ TEST(Track, ThreadsBalance) {
   EXPECT_EQ(sum_of(named, "leaked_count"), 0u);
   EXPECT_EQ(sum_of(named, "leaked_bytes"), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Track, TrackThreads, ::testing::Values("1", "0"));
 
 // dlopen: the plugin's leak is symbolized in the plugin. fork: the child stops tracking (its
 // leak is nowhere). fork+exec: the exec'd program has a trace of its own.
