@@ -155,7 +155,7 @@ bool TraceWriter::flush() {
   lengths_[index] = used_;
   used_ = 0;
   const uint32_t next = sequence + 1;
-  if (!async_) {
+  if (!async_.load(std::memory_order_relaxed)) {
     write_chunk(raw_, lengths_[index]);
     submitted_.store(next, std::memory_order_relaxed);
     completed_.store(next, std::memory_order_relaxed);
@@ -174,7 +174,7 @@ bool TraceWriter::flush() {
 
 bool TraceWriter::drain(int timeout_ms) {
   flush();
-  if (async_) {
+  if (async_.load(std::memory_order_relaxed)) {
     timespec start{};
     clock_gettime(CLOCK_MONOTONIC, &start);
     const uint32_t target = submitted_.load(std::memory_order_relaxed);
@@ -192,6 +192,7 @@ bool TraceWriter::drain(int timeout_ms) {
 }
 
 void TraceWriter::compress_submitted() {
+  if (!async_.load(std::memory_order_acquire)) return;
   for (;;) {
     const uint32_t done = completed_.load(std::memory_order_relaxed);
     if (done == submitted_.load(std::memory_order_acquire)) return;

@@ -93,13 +93,14 @@ class TraceWriter {
   // Forgets the pending records without writing them (a forked child).
   void drop_pending() { used_ = 0; }
 
-  // From now on flush() hands chunks over (under the writer lock).
-  void set_async(bool async) { async_ = async; }
-  bool async() const { return async_; }
+  // From now on flush() hands chunks over (under the writer lock, so no flush is half done).
+  void set_async(bool async) { async_.store(async, std::memory_order_release); }
+  bool async() const { return async_.load(std::memory_order_relaxed); }
   // Whether a chunk was ever ended because its buffer was full (not by time, exec or exit).
   bool filled() const { return filled_.load(std::memory_order_relaxed); }
   // The compressor's side, without the writer lock: compresses and writes every chunk handed
-  // over so far, in order.
+  // over so far, in order. Nothing before set_async(true): until then flush() writes chunks
+  // itself, and the counters move in two steps the compressor must not see half-way.
   void compress_submitted();
   // How many chunks were handed over so far; the compressor sleeps until it changes
   // (wait_for_submission: at most timeout_ms, or a spurious wake-up).
@@ -132,7 +133,7 @@ class TraceWriter {
 
   int fd_ = -1;
   std::atomic<bool> failed_{false};
-  bool async_ = false;
+  std::atomic<bool> async_{false};
   std::atomic<bool> filled_{false};  // read outside the writer lock
   uint8_t* buffers_[kBuffers] = {};
   size_t lengths_[kBuffers] = {};
