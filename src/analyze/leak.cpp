@@ -58,9 +58,10 @@ void LeakDetector::add(const Sample& sample) {
   };
   for (const ProcessSample& p : sample.processes) {
     // A zombie (exited, not yet reaped) holds no memory, and nor does a process caught exiting
-    // after its address space was released but before it became a zombie: their zeros are not
-    // a reading of the process, and would stand as its last RSS/PSS.
-    if (p.state == 'Z' || (p.rss_bytes == 0 && p.uss_bytes == 0 && p.swap_bytes == 0)) continue;
+    // after its address space was released but before it became a zombie (no resident page:
+    // its USS may still be the collector's last smaps reading): neither is a reading of the
+    // process, and its zeros would stand as its last RSS/PSS.
+    if (p.state == 'Z' || p.rss_bytes == 0) continue;
     track("uss", p, p.uss_bytes, p.smaps_age_seconds);
   }
   for (const DeviceSample& device : sample.devices) {

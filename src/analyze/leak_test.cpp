@@ -110,7 +110,7 @@ TEST(LeakDetector, AnExitingProcessWithNoAddressSpaceIsNoReading) {
     ProcessSample p = process(kPid, 100 * kMiBs + kMiBs * i);
     if (i == 60) {
       p.state = 'R';
-      p.uss_bytes = p.pss_bytes = p.rss_bytes = p.swap_bytes = 0;
+      p.pss_bytes = p.rss_bytes = 0;  // USS: the collector's last smaps reading, still there
     }
     sample.processes.push_back(p);
     detector.add(sample);
