@@ -23,6 +23,10 @@
 #                `memscope leak --enable-tracking` and under heaptrack, interleaved: slowdowns,
 #                memscope's against heaptrack's, and trace sizes. Not in the default set (it needs
 #                heaptrack); MALLOC_PAIRS (12000000, about 1 s plain here) sets its size.
+#   fragment     a generated PyTorch snapshot (SNAPSHOT_MB, default 500) read and analysed by
+#                `memscope fragment` against Python's pickle.load of the same file, interleaved:
+#                wall time and peak RSS; then bench/alloc_sim_bench (the allocator replay).
+#                SNAPSHOT_FILE reuses a file made earlier by gen_snapshots.py --big.
 # Environment: BUILD (default build-bench), ROUNDS (3), SAMPLE_SECONDS (30), SIZES (1,100,1000),
 # JOB_ITERATIONS (cpu_job's loop count; 7e9 is about 17 s here), JOBS (ninja -j, 2),
 # TREE_SIZE (1000) and TREE_SECONDS (20) for rss, MALLOC_PAIRS for tracking.
@@ -43,6 +47,7 @@ MEASUREMENTS=("$@")
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEMSCOPE_BUILD_TESTS=ON >&2
 TARGETS=(sample_cost cpu_job oom_eval memscope memscope_spawn_tree)
 [[ " ${MEASUREMENTS[*]} " == *" tracking "* ]] && TARGETS+=(malloc_bench memscope_track)
+[[ " ${MEASUREMENTS[*]} " == *" fragment "* ]] && TARGETS+=(alloc_sim_bench)
 ninja -C "$BUILD" -j"${JOBS:-2}" "${TARGETS[@]}" >&2
 
 MEMSCOPE=$BUILD/memscope
@@ -298,8 +303,60 @@ PY
     echo
     ;;
 
+  fragment)
+    echo "## 7. PyTorch snapshots: \`memscope fragment\` against Python's \`pickle.load\` (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    MB=${SNAPSHOT_MB:-500}
+    BIG=${SNAPSHOT_FILE:-$WORK/big.pickle}  # SNAPSHOT_FILE: one generated earlier, reused
+    [[ -f $BIG ]] || "$PYTHON" "$ROOT/tests/fragment/gen_snapshots.py" --big "$BIG" --target-mb "$MB" >&2
+    SIZE=$(stat -c %s "$BIG")
+    # One run: $1 = label, rest = the command. Appends "label wall_s peak_rss_kib".
+    fragment_run() {
+      local label=$1
+      shift
+      /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/run.out" 2>"$WORK/run.err" ||
+        { cat "$WORK/run.err" >&2; echo "run_all.sh: $label failed" >&2; exit 1; }
+      echo "$label $(cat "$WORK/time")" >>"$WORK/fragment"
+      log "fragment: $label $(cat "$WORK/time")"
+    }
+    run_memscope=("$MEMSCOPE" fragment --snapshot "$BIG" --output "$WORK/f.json")
+    run_python=("$PYTHON" -c "import pickle, sys; pickle.load(open(sys.argv[1], 'rb'))" "$BIG")
+    : >"$WORK/fragment"
+    for ((round = 1; round <= ROUNDS; round++)); do
+      if ((round % 2)); then
+        fragment_run memscope "${run_memscope[@]}"; fragment_run python "${run_python[@]}"
+      else
+        fragment_run python "${run_python[@]}"; fragment_run memscope "${run_memscope[@]}"
+      fi
+    done
+    col() { awk -v l="$1" -v c="$2" '$1 == l {print $c}' "$WORK/fragment" | median; }
+    mw=$(col memscope 2)
+    mr=$(col memscope 3)
+    pw=$(col python 2)
+    pr=$(col python 3)
+    echo "A generated snapshot of $(calc '%.0f' "$SIZE / 1048576") MiB (\`tests/fragment/gen_snapshots.py --big F --target-mb $MB\`: $(grep -o '"trace_entries": [0-9]*' "$WORK/f.json" | head -1), $(grep -o '"segments": [0-9]*' "$WORK/f.json" | head -1)),"
+    echo "read and fully analysed by \`memscope fragment --snapshot F --output J\` (all devices, JSON written) and loaded"
+    echo "by \`/usr/bin/python3 -c 'pickle.load(...)'\` alone (Python $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')), interleaved, $ROUNDS rounds, medians;"
+    echo "wall seconds and peak RSS from GNU time."
+    echo
+    echo "| | wall s | peak RSS MiB | peak RSS / file |"
+    echo "|---|---:|---:|---:|"
+    echo "| memscope fragment (parse + analysis) | $mw | $(calc '%.0f' "$mr / 1024") | $(calc '%.2f' "$mr * 1024 / $SIZE") |"
+    echo "| Python pickle.load (parse only) | $pw | $(calc '%.0f' "$pr / 1024") | $(calc '%.2f' "$pr * 1024 / $SIZE") |"
+    echo
+    echo "Python's time / memscope's: **$(calc '%.1f' "$pw / $mw")x**."
+    echo
+    if [[ -x $BUILD/bench/alloc_sim_bench ]]; then
+      echo "Allocator replay (\`$BUILD/bench/alloc_sim_bench\`: a 1,000,000-event trace under the recorded settings and the sweep):"
+      echo
+      echo '```'
+      "$BUILD/bench/alloc_sim_bench"
+      echo '```'
+      echo
+    fi
+    ;;
   *)
-    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom, tracking)" >&2
+    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom, tracking, fragment)" >&2
     exit 2
     ;;
   esac

@@ -47,6 +47,9 @@ std::string track_noleak_binary() {
 std::string track_threads_binary() {
   return env_path("MEMSCOPE_TRACK_THREADS", MEMSCOPE_TRACK_THREADS_DEFAULT);
 }
+std::string track_heap_binary() {
+  return env_path("MEMSCOPE_TRACK_HEAP", MEMSCOPE_TRACK_HEAP_DEFAULT);
+}
 std::string track_cuda_binary() {
   return env_path("MEMSCOPE_TRACK_CUDA", MEMSCOPE_TRACK_CUDA_DEFAULT);
 }

@@ -22,6 +22,7 @@ std::string track_leak_c_binary();       // planted leaks in C
 std::string track_leak_cpp_binary();     // planted leaks in C++
 std::string track_noleak_binary();       // frees everything
 std::string track_threads_binary();      // 8 threads, cross-thread frees
+std::string track_heap_binary();         // free chunks in two arenas, then allocates slowly
 std::string track_cuda_binary();         // GPU allocations through a fake CUDA
 std::string track_fork_dlopen_binary();  // dlopen, fork, fork+exec
 std::string track_exec_target_binary();  // what track_fork_dlopen execs

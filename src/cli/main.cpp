@@ -19,6 +19,9 @@ const std::vector<Subcommand>& subcommands() {
        attach_oom},
       {"leak", "Growth verdicts per process and GPU process: leak suspected, plateaued, none",
        attach_leak},
+      {"fragment",
+       "PyTorch memory snapshots: fragmentation, call sites, timeline, allocator what-if",
+       attach_fragment},
       {"report", "Render a recorded session: summary, --html, --json, --csv", attach_report},
   };
   return table;

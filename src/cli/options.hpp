@@ -32,5 +32,6 @@ Runner attach_run(CLI::App& sub, const GlobalOptions& global);
 Runner attach_report(CLI::App& sub, const GlobalOptions& global);
 Runner attach_oom(CLI::App& sub, const GlobalOptions& global);
 Runner attach_leak(CLI::App& sub, const GlobalOptions& global);
+Runner attach_fragment(CLI::App& sub, const GlobalOptions& global);
 
 }  // namespace memscope::cli

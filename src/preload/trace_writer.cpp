@@ -92,6 +92,8 @@ bool TraceWriter::open(int fd) {
   used_ = 0;
   last_time_ns_ = 0;
   last_flush_ns_ = 0;
+  last_second_ns_ = 0;
+  second_passed_ = false;
   heap_count_ = 0;
   if (!heap_ids_.init(12)) {
     release();
@@ -236,6 +238,10 @@ void TraceWriter::tick(uint64_t now_ns) {
   if (now_ns < last_time_ns_) return;  // never decreases
   last_time_ns_ = now_ns;
   if (now_ns - last_flush_ns_ >= kFlushIntervalNs) flush();
+  if (now_ns - last_second_ns_ >= kFlushIntervalNs) {  // apart from flushes: full chunks flush too
+    last_second_ns_ = now_ns;
+    second_passed_ = true;
+  }
   uint8_t* out = reserve(1 + kVarint);
   out = put_tag(out, Tag::time);
   commit(put_varint(out, now_ns));

@@ -82,6 +82,13 @@ class TraceWriter {
   // `now_ns` since the trace started: a TIME record when it changed since the last one, and a
   // flush when a second passed since the last flush.
   void tick(uint64_t now_ns);
+  // Whether tick() saw a second pass since the last call (under the writer lock; the tracker
+  // does its once-a-second chores after releasing it).
+  bool take_second_passed() {
+    const bool passed = second_passed_;
+    second_passed_ = false;
+    return passed;
+  }
 
   // Ends the pending records' chunk: compresses and writes it (or, async, hands it to the
   // compressor, waiting only when every buffer is queued). False once a write or the
@@ -150,6 +157,8 @@ class TraceWriter {
   ZSTD_CCtx_s* cctx_ = nullptr;
   uint64_t last_time_ns_ = 0;
   uint64_t last_flush_ns_ = 0;
+  uint64_t last_second_ns_ = 0;
+  bool second_passed_ = false;
   HeapIds heap_ids_;
   uint64_t device_ = 0;  // the trace file's identity, checked before each chunk is written
   uint64_t inode_ = 0;

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "preload/heap_report.hpp"
 #include "preload/raw_memory.hpp"
 #include "preload/stack_trie.hpp"
 #include "preload/trace_writer.hpp"
@@ -41,6 +42,8 @@ constexpr size_t kPathBytes = alloc::kMaxStringBytes + 1;
 std::atomic<int> g_lock{0};
 TraceWriter g_writer;
 StackTrie g_trie;
+// Answers `memscope fragment --pid` (heap_report.hpp), outside the writer lock.
+HeapReporter g_heap_reporter;
 
 uint64_t g_start_ns = 0;  // CLOCK_MONOTONIC_COARSE at start
 // The compressor thread: started once, when the first chunk is full (a program that records
@@ -106,6 +109,12 @@ uint64_t clock_ns(clockid_t clock) {
 uint64_t trace_time_ns() {
   const uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
   return now > g_start_ns ? now - g_start_ns : 0;
+}
+
+// After the writer lock is released, with t_busy set: when tick() saw a second pass, a heap
+// report request is looked for.
+inline void once_a_second(bool second_passed) {
+  if (second_passed) g_heap_reporter.poll(trace_time_ns());
 }
 
 uint64_t hash_name(const char* name) {
@@ -285,6 +294,10 @@ void* compressor_main(void* /*unused*/) {
     const uint32_t seen = g_writer.submitted();
     g_writer.compress_submitted();
     g_writer.wait_for_submission(seen, 1000);
+    // A quiet program's heap report comes from here (poll() keeps it to once a second).
+    if (g_state.load(std::memory_order_relaxed) == kTracking) {
+      g_heap_reporter.poll(trace_time_ns());
+    }
     int expected = 0;
     if (!g_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) continue;
     // Only with nothing queued: flush() could otherwise wait for a free buffer, on this thread.
@@ -382,6 +395,7 @@ int initialize() {
   }
   find_own_range();
   g_pid = getpid();
+  g_heap_reporter.init(prefix, static_cast<uint64_t>(g_pid));  // fits: the prefix is checked
   const int fd = create_trace_file(prefix, static_cast<uint64_t>(g_pid), g_trace_path,
                                    sizeof g_trace_path);
   if (fd < 0) {
@@ -443,9 +457,11 @@ bool start_tracking() {
 void record_alloc_with(Space space, uint64_t address, uint64_t size, const Frames& frames,
                        int saved_errno) {
   bool any_new = false;
+  bool second_passed = false;
   lock();
   if (g_state.load(std::memory_order_relaxed) == kTracking) {
     g_writer.tick(trace_time_ns());
+    second_passed = g_writer.take_second_passed();
     const uint32_t stack = intern(frames, &any_new);
     if (space == Space::heap) {
       g_writer.heap_alloc(address, size, stack);
@@ -456,6 +472,7 @@ void record_alloc_with(Space space, uint64_t address, uint64_t size, const Frame
   unlock();
   if (any_new) check_modules();
   maybe_start_compressor();
+  once_a_second(second_passed);
   t_busy = false;
   errno = saved_errno;
 }
@@ -463,9 +480,11 @@ void record_alloc_with(Space space, uint64_t address, uint64_t size, const Frame
 void record_free(Space space, uint64_t address) {
   const int saved_errno = errno;
   t_busy = true;
+  bool second_passed = false;
   lock();
   if (g_state.load(std::memory_order_relaxed) == kTracking) {
     g_writer.tick(trace_time_ns());
+    second_passed = g_writer.take_second_passed();
     if (space == Space::heap) {
       g_writer.heap_free(address);
     } else {
@@ -473,6 +492,7 @@ void record_free(Space space, uint64_t address) {
     }
   }
   unlock();
+  once_a_second(second_passed);
   t_busy = false;
   errno = saved_errno;
 }
@@ -480,12 +500,15 @@ void record_free(Space space, uint64_t address) {
 void record_unmap(Space space, uint64_t address, uint64_t length) {
   const int saved_errno = errno;
   t_busy = true;
+  bool second_passed = false;
   lock();
   if (g_state.load(std::memory_order_relaxed) == kTracking) {
     g_writer.tick(trace_time_ns());
+    second_passed = g_writer.take_second_passed();
     g_writer.unmap(space, address, length);
   }
   unlock();
+  once_a_second(second_passed);
   t_busy = false;
   errno = saved_errno;
 }
@@ -506,10 +529,12 @@ void* tracked_realloc_with(void* old_address, size_t size, const Frames& frames,
   void* result = g_real.realloc(old_address, size);
   const int result_errno = errno;
   bool any_new = false;
+  bool second_passed = false;
   lock();
   if (g_state.load(std::memory_order_relaxed) == kTracking) {
     if (result != nullptr) {
       g_writer.tick(trace_time_ns());
+      second_passed = g_writer.take_second_passed();
       const uint32_t stack = intern(frames, &any_new);
       g_writer.heap_realloc_id(old_id, reinterpret_cast<uintptr_t>(result), size, stack);
     } else if (size == 0 && old_address != nullptr) {  // glibc: realloc(p, 0) frees p
@@ -521,6 +546,7 @@ void* tracked_realloc_with(void* old_address, size_t size, const Frames& frames,
   }
   unlock();
   if (any_new) check_modules();
+  once_a_second(second_passed);
   t_busy = false;
   errno = result_errno;
   return result;

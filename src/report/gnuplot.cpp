@@ -289,36 +289,30 @@ std::string gnuplot_script(const std::vector<Chart>& charts, const std::string& 
   return out;
 }
 
-Status render_with_gnuplot(const std::vector<Chart>& charts, const std::string& title,
-                           std::string_view format, const std::string& output_path,
-                           const std::string& gnuplot_program) {
+Status render_gnuplot_script(const std::vector<std::pair<std::string, std::string>>& data_files,
+                             const GnuplotScript& script, std::string_view format,
+                             const std::string& output_path, const std::string& gnuplot_program) {
   if (format != "svg" && format != "png") {
     return make_error(fmt::format("gnuplot draws svg or png, not '{}'", format));
   }
   auto gnuplot = find_gnuplot(gnuplot_program);
   if (!gnuplot) return gnuplot.error();
-  if (charts.empty())
-    return make_error(fmt::format("nothing to plot into '{}': no samples", output_path));
   // Open the output first: an unwritable path fails before any work.
   auto output = OutputFile::open(output_path);
   if (!output) return output.error();
   auto scratch = ScratchDir::create();
   if (!scratch) return scratch.error();
   const std::string dir = scratch->path();
-  for (size_t c = 0; c < charts.size(); ++c) {
-    if (Status written = write_file(fmt::format("{}/chart{}.dat", dir, c), gnuplot_data(charts[c]));
-        !written) {
+  for (const auto& [name, contents] : data_files) {
+    if (Status written = write_file(fmt::format("{}/{}", dir, name), contents); !written) {
       return written;
     }
   }
   const std::string image = fmt::format("{}/plot.{}", dir, format);
-  const std::string script = fmt::format("{}/plot.gp", dir);
-  if (Status written = write_file(script, gnuplot_script(charts, title, format, dir, image));
-      !written) {
-    return written;
-  }
+  const std::string script_path = fmt::format("{}/plot.gp", dir);
+  if (Status written = write_file(script_path, script(dir, image)); !written) return written;
   const std::string log = fmt::format("{}/gnuplot.log", dir);
-  auto exit_code = run(*gnuplot, {script}, log);
+  auto exit_code = run(*gnuplot, {script_path}, log);
   if (!exit_code) return exit_code.error();
   const std::string bytes = slurp(image);
   if (*exit_code != 0 || bytes.empty()) {
@@ -327,6 +321,23 @@ Status render_with_gnuplot(const std::vector<Chart>& charts, const std::string& 
   }
   output->write(bytes);
   return output->close();
+}
+
+Status render_with_gnuplot(const std::vector<Chart>& charts, const std::string& title,
+                           std::string_view format, const std::string& output_path,
+                           const std::string& gnuplot_program) {
+  if (charts.empty())
+    return make_error(fmt::format("nothing to plot into '{}': no samples", output_path));
+  std::vector<std::pair<std::string, std::string>> files;
+  for (size_t c = 0; c < charts.size(); ++c) {
+    files.emplace_back(fmt::format("chart{}.dat", c), gnuplot_data(charts[c]));
+  }
+  return render_gnuplot_script(
+      files,
+      [&](const std::string& dir, const std::string& image) {
+        return gnuplot_script(charts, title, format, dir, image);
+      },
+      format, output_path, gnuplot_program);
 }
 
 }  // namespace memscope::report
