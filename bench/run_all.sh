@@ -334,7 +334,8 @@ PY
     mr=$(col memscope 3)
     pw=$(col python 2)
     pr=$(col python 3)
-    echo "A generated snapshot of $(calc '%.0f' "$SIZE / 1048576") MiB (\`tests/fragment/gen_snapshots.py --big F --target-mb $MB\`: $(grep -o '"trace_entries": [0-9]*' "$WORK/f.json" | head -1), $(grep -o '"segments": [0-9]*' "$WORK/f.json" | head -1)),"
+    facts=$("$PYTHON" -c 'import json, sys; l = json.load(open(sys.argv[1]))["layout"]; print("{} trace entries, {} segments, {} stacks".format(l["trace_entries"], l["segments"], l["stacks"]))' "$WORK/f.json")
+    echo "A generated snapshot of $(calc '%.0f' "$SIZE / 1048576") MiB (\`tests/fragment/gen_snapshots.py --big F --target-mb $MB\`: $facts),"
     echo "read and fully analysed by \`memscope fragment --snapshot F --output J\` (all devices, JSON written) and loaded"
     echo "by \`/usr/bin/python3 -c 'pickle.load(...)'\` alone (Python $("$PYTHON" -c 'import sys; print(sys.version.split()[0])')), interleaved, $ROUNDS rounds, medians;"
     echo "wall seconds and peak RSS from GNU time."
