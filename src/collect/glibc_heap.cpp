@@ -1,6 +1,7 @@
 #include "collect/glibc_heap.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -413,11 +414,23 @@ Answer refuse(Outcome outcome, std::string message) {
   return answer;
 }
 
-// The whole file, at most `limit` bytes; errno when it cannot be read.
-std::optional<std::string> read_bounded(const std::string& path, size_t limit, int* error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// The whole file, at most `limit` bytes; errno when it cannot be read. With `owner` ≥ 0 the
+// file must be a regular file of that user, reached without following a link (the answer
+// sits where the tracked program's owner can put anything: a FIFO would block, a link would
+// read someone else's file).
+std::optional<std::string> read_bounded(const std::string& path, size_t limit, int* error,
+                                        int64_t owner = -1) {
+  const int flags = O_RDONLY | O_CLOEXEC | (owner >= 0 ? O_NOFOLLOW | O_NONBLOCK : 0);
+  const int fd = ::open(path.c_str(), flags);
   if (fd < 0) {
     *error = errno;
+    return std::nullopt;
+  }
+  struct stat info {};
+  if (owner >= 0 && (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
+                     static_cast<int64_t>(info.st_uid) != owner)) {
+    ::close(fd);
+    *error = EPERM;
     return std::nullopt;
   }
   std::string text;
@@ -461,10 +474,31 @@ Answer ask_tracked_process(const std::string& proc_root, int pid, double wait_se
                   fmt::format("process {} is not running under the allocation tracker (start it "
                               "with memscope leak --enable-tracking)", pid));
   }
+  // Only a process with a trace of its own answers: a forked child keeps the environment but
+  // stops tracking.
+  bool traced = false;
+  for (int n = 0; n < 10 && !traced; ++n) {
+    const std::string trace = n == 0 ? fmt::format("{}.{}.mst", *prefix, pid)
+                                     : fmt::format("{}.{}.{}.mst", *prefix, pid, n);
+    struct stat info {};
+    traced = ::stat(trace.c_str(), &info) == 0;
+  }
+  if (!traced) {
+    return refuse(Outcome::not_tracked,
+                  fmt::format("process {} has the tracker's environment but no trace of its own "
+                              "({}.{}.mst): a child made by fork stops tracking",
+                              pid, *prefix, pid));
+  }
+  struct stat process_info {};
+  if (::stat(fmt::format("{}/{}", proc_root, pid).c_str(), &process_info) != 0) {
+    return refuse(Outcome::no_process, fmt::format("no process {}", pid));
+  }
+  const auto owner = static_cast<int64_t>(process_info.st_uid);
   const std::string request = request_path(*prefix, pid);
   const std::string answer = answer_path(*prefix, pid);
   ::unlink(answer.c_str());  // a late answer to an earlier request
-  const int fd = ::open(request.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::unlink(request.c_str());  // never through whatever sits at the name (a link, say)
+  const int fd = ::open(request.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int create_error = errno;
     return refuse(create_error == EACCES || create_error == EPERM ? Outcome::no_permission : Outcome::failed,
@@ -473,7 +507,7 @@ Answer ask_tracked_process(const std::string& proc_root, int pid, double wait_se
   ::close(fd);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
   for (;;) {
-    auto text = read_bounded(answer, kMaxAnswerBytes, &error);
+    auto text = read_bounded(answer, kMaxAnswerBytes, &error, owner);
     if (text) {
       ::unlink(answer.c_str());
       Answer answered;

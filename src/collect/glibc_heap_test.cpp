@@ -200,6 +200,7 @@ class AskTest : public ::testing::Test {
   void SetUp() override {
     std::filesystem::create_directories(proc_.file("321"));
     prefix_ = files_.file("memscope-track.9");
+    testing::write_file(prefix_ + ".321.mst", "");  // process 321 has a trace of its own
   }
   void set_environ(const std::string& text) const {
     testing::write_file(proc_.file("321/environ"), text);
@@ -249,12 +250,30 @@ TEST_F(AskTest, NotTrackedAndNoProcess) {
   EXPECT_EQ(answer.message, "no process 322");
 }
 
-TEST_F(AskTest, RequestThatCannotBeCreated) {
+TEST_F(AskTest, AForkedChildWithoutATraceOfItsOwnIsNotTracked) {
   set_environ("MEMSCOPE_TRACK_OUTPUT=" + files_.file("missing-dir/p"));
   const Answer answer = ask_tracked_process(proc_.path(), 321, 1);
+  EXPECT_EQ(answer.outcome, Outcome::not_tracked);
+  EXPECT_THAT(answer.message, HasSubstr("no trace of its own"));
+  EXPECT_THAT(answer.message, HasSubstr("fork"));
+}
+
+TEST_F(AskTest, AnAnswerThatIsNotARegularFileIsRefused) {
+  set_environ("MEMSCOPE_TRACK_OUTPUT=" + prefix_);
+  // A link at the answer's name (to a file the asker could read, say): never followed.
+  testing::write_file(files_.file("secret"), "not the answer");
+  std::thread tracker([&] {
+    const std::string request = prefix_ + ".321.heap-request";
+    for (int i = 0; i < 500 && ::access(request.c_str(), F_OK) != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::filesystem::create_symlink(files_.file("secret"), prefix_ + ".321.heap");
+  });
+  const Answer answer = ask_tracked_process(proc_.path(), 321, 2);
+  tracker.join();
   EXPECT_EQ(answer.outcome, Outcome::failed);
-  EXPECT_THAT(answer.message, HasSubstr("cannot create " + files_.file("missing-dir/p") +
-                                        ".321.heap-request: No such file"));
+  EXPECT_THAT(answer.message, HasSubstr("cannot read"));
+  EXPECT_EQ(testing::read_file(files_.file("secret")), "not the answer");
 }
 
 }  // namespace

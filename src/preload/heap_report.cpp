@@ -1,7 +1,9 @@
 #include "preload/heap_report.hpp"
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -50,8 +52,27 @@ bool HeapReporter::answer() {
   if (!ready_) return false;
   // The unlink is the check: one system call when nobody asked, and only one answer per request.
   if (::unlink(request_) != 0) return false;
-  FILE* file = std::fopen(temporary_, "we");
-  if (file == nullptr) return false;
+  // Never through a link someone left at the (predictable) name, and on a descriptor at the top
+  // of the table, not the lowest free one a program that is reopening its stdio expects.
+  ::unlink(temporary_);
+  const int low = ::open(temporary_, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (low < 0) return false;
+  int fd = low;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur >= 64) {
+    const rlim_t top = limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > 65536 ? 65536 : limit.rlim_cur;
+    const int high = ::fcntl(low, F_DUPFD_CLOEXEC, static_cast<int>(top) - 1 - 16);
+    if (high >= 0) {
+      ::close(low);
+      fd = high;
+    }
+  }
+  FILE* file = ::fdopen(fd, "w");
+  if (file == nullptr) {
+    ::close(fd);
+    ::unlink(temporary_);
+    return false;
+  }
   const bool written = write_heap_report(file);
   if (std::fclose(file) != 0 || !written) {
     ::unlink(temporary_);

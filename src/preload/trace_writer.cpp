@@ -85,6 +85,7 @@ bool TraceWriter::open(int fd) {
   device_ = identity.st_dev;
   inode_ = identity.st_ino;
   failed_ = false;
+  error_ = 0;
   async_ = false;
   filled_ = false;
   submitted_.store(0, std::memory_order_relaxed);
@@ -164,10 +165,21 @@ bool TraceWriter::flush() {
   } else {
     submitted_.store(next, std::memory_order_release);
     futex_wake(submitted_);
-    // The next buffer to fill is free once the chunk that used it last is written.
+    // The next buffer to fill is free once the chunk that used it last is written. A compressor
+    // that stalls that long (stopped, killed by a seccomp filter) stops the tracking rather
+    // than the program, which holds the writer lock here.
+    timespec start{};
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (uint32_t done = completed_.load(std::memory_order_acquire); next - done >= kBuffers;
          done = completed_.load(std::memory_order_acquire)) {
-      futex_wait(completed_, done, -1);
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec - start.tv_sec >= stall_seconds_) {
+        fail(ETIMEDOUT);
+        used_ = 0;
+        return false;
+      }
+      futex_wait(completed_, done, 1000);
     }
   }
   raw_ = buffers_[next % kBuffers];
@@ -214,7 +226,7 @@ bool TraceWriter::write_chunk(const uint8_t* raw, size_t length) {
                                               out_capacity_ - kChunkHeaderBytes, raw, length,
                                               kCompressionLevel);
   if (ZSTD_isError(compressed) != 0u) {
-    failed_ = true;
+    fail(EIO);
     return false;
   }
   put_u32(out_, static_cast<uint32_t>(compressed));
@@ -223,11 +235,11 @@ bool TraceWriter::write_chunk(const uint8_t* raw, size_t length) {
   // else over it: never write a chunk into a file that is not the trace.
   struct stat identity {};
   if (fstat(fd_, &identity) != 0 || identity.st_dev != device_ || identity.st_ino != inode_) {
-    failed_ = true;
+    fail(EBADF);  // closed, or another file now: not ours any more
     return false;
   }
   if (!write_all(fd_, out_, kChunkHeaderBytes + compressed)) {
-    failed_ = true;
+    fail(errno);
     return false;
   }
   return true;
@@ -294,7 +306,7 @@ bool TraceWriter::heap_alloc(uint64_t address, uint64_t size, uint32_t stack) {
   if (failed()) return false;
   uint64_t replaced = 0;
   if (!heap_ids_.put(address, heap_count_ + 1, &replaced)) {
-    failed_ = true;
+    fail(ENOMEM);
     return false;
   }
   heap_free_id(replaced);  // its free was missed; the block is certainly gone now
@@ -318,7 +330,7 @@ bool TraceWriter::heap_realloc_id(uint64_t old_id, uint64_t new_address, uint64_
   if (failed()) return false;
   uint64_t replaced = 0;
   if (!heap_ids_.put(new_address, heap_count_ + 1, &replaced)) {
-    failed_ = true;
+    fail(ENOMEM);
     return false;
   }
   heap_free_id(replaced);

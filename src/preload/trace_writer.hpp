@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -100,6 +101,9 @@ class TraceWriter {
   // Forgets the pending records without writing them (a forked child).
   void drop_pending() { used_ = 0; }
 
+  // How long flush() waits for the compressor to free a buffer before the writer fails with
+  // ETIMEDOUT (default 10 s): a stalled compressor stops the tracking, never the program.
+  void set_stall_seconds(long seconds) { stall_seconds_ = seconds; }
   // From now on flush() hands chunks over (under the writer lock, so no flush is half done).
   void set_async(bool async) { async_.store(async, std::memory_order_release); }
   bool async() const { return async_.load(std::memory_order_relaxed); }
@@ -122,6 +126,8 @@ class TraceWriter {
   uint64_t last_time_ns() const { return last_time_ns_; }
 
   bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  // The errno of the first failure (ETIMEDOUT: the compressor thread stalled).
+  int error() const { return error_.load(std::memory_order_relaxed); }
   size_t pending_bytes() const { return used_; }
   int fd() const { return fd_; }
 
@@ -139,7 +145,15 @@ class TraceWriter {
   bool write_chunk(const uint8_t* raw, size_t length);
 
   int fd_ = -1;
+  void fail(int error) {
+    int none = 0;
+    error_.compare_exchange_strong(none, error != 0 ? error : EIO, std::memory_order_relaxed);
+    failed_.store(true, std::memory_order_relaxed);
+  }
+
   std::atomic<bool> failed_{false};
+  std::atomic<int> error_{0};
+  long stall_seconds_ = 10;
   std::atomic<bool> async_{false};
   std::atomic<bool> filled_{false};  // read outside the writer lock
   uint8_t* buffers_[kBuffers] = {};

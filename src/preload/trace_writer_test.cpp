@@ -387,6 +387,18 @@ TEST_F(TraceWriterTest, AsyncFlushOnlyHandsOverAndDrainGivesUpWithoutACompressor
   EXPECT_EQ(parsed.chunks[1].records, (Bytes{0x11, 0, 2}));
 }
 
+TEST_F(TraceWriterTest, AStalledCompressorStopsTheTrackingNotTheProgram) {
+  writer_.set_async(true);
+  writer_.set_stall_seconds(1);
+  // No compressor: the ring fills, and the fifth buffer is never freed.
+  for (uint64_t i = 0; i < 500'000 && !writer_.failed(); ++i) {
+    writer_.alloc(alloc::Space::heap, 0x100000000 + i * 16, 1000, 100000);
+  }
+  EXPECT_TRUE(writer_.failed());
+  EXPECT_EQ(writer_.error(), ETIMEDOUT);
+  EXPECT_FALSE(writer_.flush());
+}
+
 TEST_F(TraceWriterTest, DropPendingForgetsUnflushedRecords) {
   writer_.free(alloc::Space::heap, 1);
   writer_.drop_pending();

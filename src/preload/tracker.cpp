@@ -112,9 +112,11 @@ uint64_t trace_time_ns() {
 }
 
 // After the writer lock is released, with t_busy set: when tick() saw a second pass, a heap
-// report request is looked for.
-inline void once_a_second(bool second_passed) {
-  if (second_passed) g_heap_reporter.poll(trace_time_ns());
+// report request is looked for — from the malloc family's hooks only: an allocator of the
+// program's own (tcmalloc, jemalloc) calls mmap/munmap holding its own lock, and answering
+// allocates (stdio, malloc_info), which would re-enter that lock.
+inline void once_a_second(bool second_passed, Space space) {
+  if (second_passed && space == Space::heap) g_heap_reporter.poll(trace_time_ns());
 }
 
 uint64_t hash_name(const char* name) {
@@ -171,8 +173,10 @@ void release_lock() {
 void unlock() {
   if (g_writer.failed() && g_state.load(std::memory_order_relaxed) == kTracking) {
     g_state.store(kOff, std::memory_order_relaxed);
-    Message().add("memscope-track: cannot write ").add(g_trace_path).add(" (errno ").add(
-        static_cast<uint64_t>(errno)).add("); tracking stopped\n").say();
+    const int error = g_writer.error();
+    Message().add("memscope-track: cannot write ").add(g_trace_path).add(" (").add(
+        error == ETIMEDOUT ? "the compressor thread stalled" : (strerrordesc_np(error) != nullptr ?
+        strerrordesc_np(error) : "error")).add("); tracking stopped\n").say();
   }
   release_lock();
 }
@@ -314,6 +318,7 @@ void* compressor_main(void* /*unused*/) {
 // allocation path only. Every signal is blocked in the thread: none of the program's handlers
 // ever runs on it. When it cannot start, the chunks go on being compressed where they fill.
 void start_compressor() {
+  if (getpid() != g_pid) return;  // a vfork child shares our memory: its thread would die at exec
   bool expected = false;
   if (!g_compressor_tried.compare_exchange_strong(expected, true)) return;
   if (!g_compressor_allowed) return;
@@ -472,7 +477,7 @@ void record_alloc_with(Space space, uint64_t address, uint64_t size, const Frame
   unlock();
   if (any_new) check_modules();
   maybe_start_compressor();
-  once_a_second(second_passed);
+  once_a_second(second_passed, space);
   t_busy = false;
   errno = saved_errno;
 }
@@ -492,7 +497,7 @@ void record_free(Space space, uint64_t address) {
     }
   }
   unlock();
-  once_a_second(second_passed);
+  once_a_second(second_passed, space);
   t_busy = false;
   errno = saved_errno;
 }
@@ -508,7 +513,7 @@ void record_unmap(Space space, uint64_t address, uint64_t length) {
     g_writer.unmap(space, address, length);
   }
   unlock();
-  once_a_second(second_passed);
+  once_a_second(second_passed, Space::mmap);
   t_busy = false;
   errno = saved_errno;
 }
@@ -546,7 +551,7 @@ void* tracked_realloc_with(void* old_address, size_t size, const Frames& frames,
   }
   unlock();
   if (any_new) check_modules();
-  once_a_second(second_passed);
+  once_a_second(second_passed, Space::heap);
   t_busy = false;
   errno = result_errno;
   return result;
