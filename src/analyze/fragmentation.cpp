@@ -138,7 +138,16 @@ std::vector<std::tuple<std::string, int64_t, std::string>> frames_of(const Snaps
   return out;
 }
 
-int64_t signed_of(uint64_t value) { return static_cast<int64_t>(value); }
+// a + b, held at the int64 range (crafted sizes near 2^63 must not overflow).
+int64_t add_saturated(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+int64_t signed_of(uint64_t value) {
+  return value > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(value);
+}
 
 }  // namespace
 
@@ -199,12 +208,12 @@ Comparison compare(const Snapshot& a, const Snapshot& b, size_t top_sites) {
     if (found == segments_b.end() || found->second != bytes) out.lost.push_back({key.first, key.second, bytes});
   }
   for (const DeviceFragmentation& d : analyze(b)) {
-    out.reserved_delta_bytes += signed_of(d.reserved_bytes);
-    out.allocated_delta_bytes += signed_of(d.allocated_bytes);
+    out.reserved_delta_bytes = add_saturated(out.reserved_delta_bytes, signed_of(d.reserved_bytes));
+    out.allocated_delta_bytes = add_saturated(out.allocated_delta_bytes, signed_of(d.allocated_bytes));
   }
   for (const DeviceFragmentation& d : analyze(a)) {
-    out.reserved_delta_bytes -= signed_of(d.reserved_bytes);
-    out.allocated_delta_bytes -= signed_of(d.allocated_bytes);
+    out.reserved_delta_bytes = add_saturated(out.reserved_delta_bytes, -signed_of(d.reserved_bytes));
+    out.allocated_delta_bytes = add_saturated(out.allocated_delta_bytes, -signed_of(d.allocated_bytes));
   }
   return out;
 }
@@ -239,9 +248,9 @@ Timeline timeline_of(const Snapshot& snapshot, int device) {
   int64_t reserved_end = 0;
   for (const torch::Segment& segment : snapshot.segments) {
     if (segment.device != device) continue;
-    reserved_end += signed_of(segment.total_size);
+    reserved_end = add_saturated(reserved_end, signed_of(segment.total_size));
     for (const torch::Block& block : segment.blocks) {
-      if (is_active(block.state)) allocated_end += signed_of(block.requested_size);
+      if (is_active(block.state)) allocated_end = add_saturated(allocated_end, signed_of(block.requested_size));
     }
   }
   // Walk backwards to the level before the first entry.
@@ -250,8 +259,8 @@ Timeline timeline_of(const Snapshot& snapshot, int device) {
   bool anchored = true;
   for (size_t i = trace.size(); i-- > 0;) {
     const Delta delta = delta_of(trace[i]);
-    allocated -= delta.allocated;
-    reserved -= delta.reserved;
+    allocated = add_saturated(allocated, -delta.allocated);
+    reserved = add_saturated(reserved, -delta.reserved);
     if (allocated < 0 || reserved < 0) anchored = false;
   }
   if (!anchored) {
@@ -280,8 +289,8 @@ Timeline timeline_of(const Snapshot& snapshot, int device) {
     const torch::TraceEntry& entry = trace[i];
     const double t = time_of(i + 1, entry);
     const Delta delta = delta_of(entry);
-    allocated += delta.allocated;
-    reserved += delta.reserved;
+    allocated = add_saturated(allocated, delta.allocated);
+    reserved = add_saturated(reserved, delta.reserved);
     if (entry.action == TraceAction::oom) {
       out.ooms.push_back({t, entry.size, entry.device_free, level(allocated), level(reserved)});
     }

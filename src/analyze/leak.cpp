@@ -58,10 +58,13 @@ void LeakDetector::add(const Sample& sample) {
   };
   for (const ProcessSample& p : sample.processes) {
     // A zombie (exited, not yet reaped) holds no memory, and nor does a process caught exiting
-    // after its address space was released but before it became a zombie (no resident page:
-    // its USS may still be the collector's last smaps reading): neither is a reading of the
-    // process, and its zeros would stand as its last RSS/PSS.
-    if (p.state == 'Z' || p.rss_bytes == 0) continue;
+    // after its address space was released but before it became a zombie (no resident page
+    // after it had some; its USS may still be the collector's last smaps reading): neither is a
+    // reading of the process, and its zeros would stand as its last RSS/PSS. (A trace whose
+    // RSS column is 0 throughout keeps its readings.)
+    if (p.state == 'Z') continue;
+    if (p.rss_bytes == 0 && seen_resident_.count({p.pid, p.start_time_ticks}) != 0) continue;
+    if (p.rss_bytes > 0) seen_resident_.insert({p.pid, p.start_time_ticks});
     track("uss", p, p.uss_bytes, p.smaps_age_seconds);
   }
   for (const DeviceSample& device : sample.devices) {

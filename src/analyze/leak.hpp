@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,6 +70,8 @@ class LeakDetector {
   };
   LeakParams params_;
   std::map<std::pair<std::string, std::pair<int, uint64_t>>, Series> series_;
+  // Processes (pid, start time) seen with resident memory: a later RSS of 0 is their exit.
+  std::set<std::pair<int, uint64_t>> seen_resident_;
 };
 
 }  // namespace memscope::analyze

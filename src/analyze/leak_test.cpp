@@ -121,6 +121,21 @@ TEST(LeakDetector, AnExitingProcessWithNoAddressSpaceIsNoReading) {
   EXPECT_EQ(verdicts[0].rss_bytes, 219 * kMiB);
 }
 
+TEST(LeakDetector, ATraceWithoutResidentFiguresKeepsItsReadings) {
+  // A CSV whose rss column is 0 throughout: its USS readings still make a verdict.
+  LeakDetector detector(LeakParams{});
+  for (int i = 0; i <= 60; ++i) {
+    Sample sample = sample_at(i);
+    ProcessSample p = process(kPid, 100 * kMiBs + kMiBs * i);
+    p.rss_bytes = 0;
+    sample.processes.push_back(p);
+    detector.add(sample);
+  }
+  const auto verdicts = detector.verdicts();
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_EQ(verdicts[0].verdict, "leak suspected") << verdicts[0];
+}
+
 TEST(LeakDetector, MemoryFreedAtExitStillShowsTheLeak) {
   // 20 MiB/s for 40 s, then the process frees most of it as it exits (the last sample).
   const auto verdicts = verdicts_for(

@@ -224,11 +224,16 @@ int simulate_command(const FragmentOptions& options) {
     sim_options.device_capacity = capacity;
     sim_options.snapshot_reserved_bytes = snapshot_reserved;
     std::vector<std::pair<std::string, alloc_sim::SimResult>> results;
-    for (const auto& [label, config] : candidates) {
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const auto& [label, config] = candidates[i];
       auto result = alloc_sim::simulate(trace, config, sim_options);
       if (!result) {
-        // A --config the model cannot run (backend:cudaMallocAsync) is the user's choice.
-        return usage_error(fmt::format("{}: device {}: {}", label, d, result.message()));
+        // A --config the model cannot run (backend:cudaMallocAsync) is the user's choice; the
+        // recorded settings (and the sweep built on them) are the snapshot's.
+        const bool users = i >= 1 && i <= user_configs.size();
+        const std::string message = fmt::format("{}: device {}: {}: {}", options.simulate, d,
+                                                label, result.message());
+        return users ? usage_error(message) : input_error(message);
       }
       results.emplace_back(label, std::move(*result));
     }

@@ -1,5 +1,7 @@
 #include "collect/pickle.hpp"
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include <bit>
@@ -12,6 +14,11 @@
 #include <vector>
 
 namespace memscope::pickle {
+
+namespace {
+// Memo entries stored far ahead of the dense part (never in pickles Python writes).
+constexpr size_t kMaxSparseMemo = size_t{1} << 20;
+}  // namespace
 namespace {
 
 #define MEMSCOPE_HOT [[gnu::always_inline]] inline
@@ -466,7 +473,10 @@ bool Parser::push_long(uint64_t length) {
 bool Parser::memo_put(uint64_t index) {
   if (!need(1)) return false;
   const uint32_t value = stack_[stack_.size() - 1];
-  if (index < memo_.size() + 4096) {
+  // The dense part grows only as far as the entries stored justify (an index far ahead would
+  // otherwise buy 4096 slots per 5-byte opcode); what lies beyond goes to the sparse map,
+  // which real pickles never use (Python numbers its memo entries 0, 1, 2, ...).
+  if (index < memo_.size() + 4096 && index < 2 * memo_count_ + 4096) {
     if (index >= memo_.size()) {
       const size_t old = memo_.size();
       memo_.resize(static_cast<size_t>(index) + 1);
@@ -479,6 +489,9 @@ bool Parser::memo_put(uint64_t index) {
     memo_[index] = value;
   } else if (sparse_memo_.insert_or_assign(index, value).second) {
     ++memo_count_;
+    if (sparse_memo_.size() > kMaxSparseMemo) {
+      return fail("more than {} memo entries stored far ahead of the others", kMaxSparseMemo);
+    }
   }
   if (memo_count_ > limits_.max_memo) return fail("more than {} memo entries", limits_.max_memo);
   return true;
@@ -559,8 +572,11 @@ bool Parser::new_container(uint64_t code, size_t mark) {
 
 bool Parser::fill_empty(uint32_t node, uint64_t* word, const uint32_t* slots, size_t count) {
   // Only content that can repeat: no large numbers (addresses, times) and no containers made
-  // after this one (a fresh child is never in an earlier region).
-  bool shareable = count <= kShareMaxSlots;
+  // after this one (a fresh child is never in an earlier region). The table of shared regions
+  // stops growing at 2^24 slots: its 24-bit hashes would put every later entry in the first
+  // 2^24 slots, one long probe each.
+  bool shareable = count <= kShareMaxSlots &&
+                   ((region_count_ + 1) * 2 <= regions_.size() || regions_.size() < (size_t{1} << 24));
   uint64_t hash = count;
   for (size_t i = 0; shareable && i < count; ++i) {
     const uint32_t raw = slots[i];
@@ -1008,7 +1024,15 @@ Result<Document> parse_file(const std::string& path, const Limits& limits) {
   if (file == nullptr) {
     return make_error(fmt::format("{}: {}", path, std::generic_category().message(errno)));
   }
-  auto document = parse(file, limits);
+  // Bounded by the file's size: a snapshot holds about one value per 16 bytes; one per 4 is
+  // far beyond any real one, and keeps a file of one-byte containers from taking 12x its size.
+  Limits bounded = limits;
+  struct stat info {};
+  if (::fstat(fileno(file), &info) == 0 && S_ISREG(info.st_mode)) {
+    const uint64_t by_size = static_cast<uint64_t>(info.st_size) / 4 + (uint64_t{1} << 20);
+    bounded.max_nodes = std::min(bounded.max_nodes, by_size);
+  }
+  auto document = parse(file, bounded);
   std::fclose(file);
   if (!document.ok()) return make_error(fmt::format("{}: {}", path, document.message()));
   return document;

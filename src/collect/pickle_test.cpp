@@ -696,3 +696,24 @@ TEST(PickleMemory, TreeOfASnapshotIsSmallerThanItsFile) {
 
 }  // namespace
 }  // namespace memscope::pickle
+
+namespace memscope::pickle {
+namespace {
+
+TEST(PickleErrors, MemoIndicesFarAheadNeitherGrowTheMemoNorLastForever) {
+  // None, then LONG_BINPUT at indices beyond the dense part: each would have bought up to
+  // 4096 dense slots.
+  std::string p = std::string("\x80\x04N", 3);
+  for (uint32_t i = 0; i < (1u << 20) + 2; ++i) {
+    const uint32_t index = 8192 + 3 * i;
+    p += 'r';
+    for (int b = 0; b < 4; ++b) p += static_cast<char>((index >> (8 * b)) & 0xff);
+  }
+  p += '.';
+  auto document = parse(p);
+  ASSERT_FALSE(document.ok());
+  EXPECT_NE(document.message().find("far ahead"), std::string::npos) << document.message();
+}
+
+}  // namespace
+}  // namespace memscope::pickle

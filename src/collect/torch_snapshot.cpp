@@ -82,7 +82,11 @@ struct FrameKeyHash {
 
 class Decoder {
  public:
-  explicit Decoder(const Document& document) : doc_(document) {}
+  // The elements decoded (segments, blocks, trace entries, annotations) may not outnumber what
+  // the tree can hold without sharing: a list of memo references to one segment whose blocks
+  // are memo references to one block would otherwise expand a small file without bound.
+  explicit Decoder(const Document& document)
+      : doc_(document), budget_(document.memory_bytes() / 4 + (size_t{1} << 20)) {}
 
   Result<Snapshot> run() {
     try {
@@ -128,6 +132,15 @@ class Decoder {
       text += field;
     }
     return text.empty() ? std::string("snapshot") : text;
+  }
+  // Takes `count` elements from the budget; false (an error) when it runs out.
+  bool spend(std::string_view field, size_t count) {
+    if (count <= budget_) {
+      budget_ -= count;
+      return true;
+    }
+    return fail(field, "the snapshot refers to the same values over and over (more elements "
+                       "than its data holds): refusing to expand it");
   }
   bool fail(std::string_view field, std::string_view what) {
     error_ = fmt::format("{}: {}", path_text(field), what);
@@ -204,6 +217,7 @@ class Decoder {
   const Document& doc_;
   Snapshot snapshot_;
   std::vector<Part> path_;
+  size_t budget_;
   std::string error_;
   HandleCache<Field, 8> fields_;
   HandleCache<int, 8> states_;  // BlockState, or -1 for an unknown name
@@ -241,12 +255,14 @@ bool Decoder::decode_root(Value root) {
           if (doc_.is(value, Kind::none)) break;
           if (!is_sequence(value)) return expected("device_traces", "list", value);
           const auto scope = at("device_traces");
+          if (!spend("device_traces", doc_.size(value))) return false;
           snapshot_.device_traces.resize(doc_.size(value));
           for (size_t device = 0; device < doc_.size(value); ++device) {
             const Value trace = doc_.item(value, device);
             if (!is_sequence(trace)) return expected(fmt::format("[{}]", device), "list", trace);
             const auto device_scope = at(device);
             auto& entries = snapshot_.device_traces[device];
+            if (!spend("", doc_.size(trace))) return false;
             entries.resize(doc_.size(trace));
             for (size_t e = 0; e < entries.size(); ++e) {
               const auto entry_scope = at(e);
@@ -264,6 +280,7 @@ bool Decoder::decode_root(Value root) {
           if (doc_.is(value, Kind::none)) break;
           if (!is_sequence(value)) return expected("external_annotations", "list", value);
           const auto scope = at("external_annotations");
+          if (!spend("", doc_.size(value))) return false;
           snapshot_.annotations.resize(doc_.size(value));
           for (size_t a = 0; a < doc_.size(value); ++a) {
             const auto item_scope = at(a);
@@ -282,6 +299,7 @@ bool Decoder::decode_root(Value root) {
   if (!has_segments) return fail("segments", "missing (a snapshot names its segments)");
   if (!is_sequence(segments)) return expected("segments", "list", segments);
   const auto scope = at("segments");
+  if (!spend("", doc_.size(segments))) return false;
   snapshot_.segments.resize(doc_.size(segments));
   for (size_t s = 0; s < snapshot_.segments.size(); ++s) {
     const auto item_scope = at(s);
@@ -370,6 +388,7 @@ bool Decoder::decode_segment(Value dict, Segment* segment) {
   if (!has_blocks) return fail("blocks", "missing");
   if (!is_sequence(blocks)) return expected("blocks", "list", blocks);
   const auto scope = at("blocks");
+  if (!spend("", doc_.size(blocks))) return false;
   segment->blocks.resize(doc_.size(blocks));
   // 2.0 blocks carry no address: each starts where the one before it ends.
   uint64_t next_address = segment->address;

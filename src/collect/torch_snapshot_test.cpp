@@ -495,3 +495,37 @@ TEST(TorchSnapshotErrors, FilesThatAreNoSnapshotsNameTheFile) {
 
 }  // namespace
 }  // namespace memscope::torch
+
+namespace memscope::torch {
+namespace {
+
+// {"segments": [S, S, ... 100,000 times]} where S = {"device": 0, "address": 0, "total_size": 1,
+// "blocks": [B, B, ... 100,000 times]} and every repeat is a memo reference: 400 KB that would
+// decode to 10^10 blocks.
+TEST(TorchSnapshotErrors, MemoReferencesAreNotExpandedWithoutBound) {
+  const auto op = [](int code) { return std::string(1, static_cast<char>(code)); };
+  const auto str = [&](std::string_view text) {
+    return op(0x8c) + op(static_cast<int>(text.size())) + std::string(text);
+  };
+  const std::string memoize = op(0x94);
+  const std::string mark = op(0x28);
+  constexpr int kRepeats = 100'000;
+  std::string p = op(0x80) + op(4) + op(0x7d) + memoize + str("segments") + op(0x5d) + memoize + mark;
+  p += op(0x7d) + memoize + mark + str("device") + op(0x4b) + op(0) + str("address") + op(0x4b) +
+       op(0) + str("total_size") + op(0x4b) + op(1) + str("blocks") + op(0x5d) + memoize + mark;
+  p += op(0x7d) + memoize + mark + str("size") + op(0x4b) + op(1) + str("state") +
+       str("inactive") + op(0x75);
+  for (int i = 1; i < kRepeats; ++i) p += op(0x68) + op(4);  // the block again
+  p += op(0x65) + op(0x75);                                  // APPENDS, SETITEMS of S
+  for (int i = 1; i < kRepeats; ++i) p += op(0x68) + op(2);  // the segment again
+  p += op(0x65) + op(0x73) + op(0x2e);
+  auto document = pickle::parse(p);
+  ASSERT_TRUE(document.ok()) << document.message();
+  auto snapshot = decode_snapshot(*document);
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_NE(snapshot.message().find("refers to the same values over and over"), std::string::npos)
+      << snapshot.message();
+}
+
+}  // namespace
+}  // namespace memscope::torch
