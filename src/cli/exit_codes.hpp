@@ -18,7 +18,9 @@ inline constexpr const char* kExitStatusHelp =
     "  2    usage error: unknown subcommand or flag, invalid value, device that does not exist,\n"
     "       output path that cannot be written (checked before sampling starts)\n"
     "  3    bad input file: not a memscope session, damaged, or written by a newer memscope;\n"
-    "       a CSV trace that is missing, malformed, or whose time goes backwards\n"
+    "       a CSV trace that is missing, malformed, or whose time goes backwards; a snapshot\n"
+    "       that is not a data-only pickle, truncated, or of the wrong shape; fragment --pid of\n"
+    "       a process not under the allocation tracker\n"
     "  run, oom -- CMD: the command's exit status; 128+N when it died of signal N (137 when the\n"
     "       kernel OOM killer killed it); 127 when the command does not exist; 126 when it cannot\n"
     "       be run\n";

@@ -340,8 +340,11 @@ void start_compressor() {
   unlock();
 }
 
-inline void maybe_start_compressor() {
-  if (!g_compressor_tried.load(std::memory_order_relaxed) && g_writer.filled()) {
+// Not while the dynamic loader is on the stack (a malloc of dlopen or of TLS set-up, its locks
+// held): pthread_create takes them too. The next allocation outside it starts the thread.
+inline void maybe_start_compressor(const Frames& frames) {
+  if (!g_compressor_tried.load(std::memory_order_relaxed) && g_writer.filled() &&
+      !called_by_loader(frames)) {
     start_compressor();
   }
 }
@@ -476,7 +479,7 @@ void record_alloc_with(Space space, uint64_t address, uint64_t size, const Frame
   }
   unlock();
   if (any_new) check_modules();
-  maybe_start_compressor();
+  maybe_start_compressor(frames);
   once_a_second(second_passed, space);
   t_busy = false;
   errno = saved_errno;

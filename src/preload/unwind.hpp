@@ -22,6 +22,8 @@ struct Frames {
 extern uintptr_t g_own_begin;
 extern uintptr_t g_own_end;
 void find_own_range();
+// Whether the dynamic loader is on the stack (dlopen, TLS set-up: its locks may be held).
+bool called_by_loader(const Frames& frames);
 
 // Always inlined, so the unwinding starts in the hook itself: each frame of the tracker's own
 // between the hook and unw_backtrace would be one more frame to unwind per allocation.
