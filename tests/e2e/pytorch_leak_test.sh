@@ -11,10 +11,13 @@ trap 'rm -rf "$tmp"' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 
 # The verdict needs 20 s of fitted data after the import ramp (min_span_seconds): 35 s of training.
+# A stable loop still grows a few MiB/min while PyTorch's and glibc's caches fill (7 MiB/min
+# was seen on a loaded CI machine, over the 1 MiB/min default); keeping one step's output a
+# step grows ~700 MiB/min. The threshold sits between them.
 watch() {
   local report=$1
   shift
-  "$MEMSCOPE_BIN" leak --interval 0.5 --no-gpu --output "$report" -- \
+  "$MEMSCOPE_BIN" leak --threshold 20 --interval 0.5 --no-gpu --output "$report" -- \
     /usr/bin/python3 "$here/leaky_train.py" --seconds 35 "$@"
 }
 
@@ -33,8 +36,8 @@ main = min(host, key=lambda row: row["first_seen_seconds"])
 if expect == "leak":
     assert main["verdict"] == "leak suspected", main
 else:
-    # Far below the leak's ~900 MiB/min, whatever the verdict.
-    assert all(row["growth_mb_per_min"] < 10 for row in rows), rows
+    # Far below the leak's ~700 MiB/min, whatever the verdict.
+    assert all(row["growth_mb_per_min"] < 20 for row in rows), rows
     leaks = [row for row in rows if row["verdict"] == "leak suspected"]
     if leaks:
         sys.exit(2)
