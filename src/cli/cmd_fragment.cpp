@@ -264,15 +264,19 @@ int simulate_command(const FragmentOptions& options) {
                                capacity > 0 ? " (--capacity)" : " (from the recorded OOM)");
     }
     for (const std::string& note : as_recorded.notes) std::cout << "  note: " << note << "\n";
-    std::cout << fmt::format("  {:<52} {:>12} {:>9} {:>9} {:>5} {:>7}\n", "PYTORCH_CUDA_ALLOC_CONF",
-                             "peak reserv.", "frag@peak", "peak frag", "OOMs", "retries");
+    // "OOM again": whether the OOM the run recorded happens in this replay too.
+    std::cout << fmt::format("  {:<52} {:>12} {:>9} {:>9} {:>5} {:>9} {:>7}\n",
+                             "PYTORCH_CUDA_ALLOC_CONF", "peak reserv.", "frag@peak", "peak frag",
+                             "OOMs", "OOM again", "retries");
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& [label, r] : results) {
       const std::string conf = r.config.empty() ? "(defaults)" : r.config;
-      std::cout << fmt::format("  {:<52} {:>12} {:>9.3f} {:>9.3f} {:>5} {:>7}   {}\n",
+      const std::string again =
+          r.recorded_ooms == 0 ? "-" : (r.recorded_ooms_reproduced > 0 ? "yes" : "no");
+      std::cout << fmt::format("  {:<52} {:>12} {:>9.3f} {:>9.3f} {:>5} {:>9} {:>7}   {}\n",
                                conf.substr(0, 52), format_bytes(r.peak_reserved_bytes),
-                               r.fragmentation_at_peak, r.peak_fragmentation, r.ooms, r.retries,
-                               label);
+                               r.fragmentation_at_peak, r.peak_fragmentation, r.ooms, again,
+                               r.retries, label);
       rows.push_back({{"label", label},
                       {"config", r.config},
                       {"peak_reserved_bytes", r.peak_reserved_bytes},
