@@ -3,11 +3,11 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "preload/high_fd.hpp"
 #include "preload/trace_writer.hpp"
 
 namespace memscope::track {
@@ -57,16 +57,7 @@ bool HeapReporter::answer() {
   ::unlink(temporary_);
   const int low = ::open(temporary_, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (low < 0) return false;
-  int fd = low;
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur >= 64) {
-    const rlim_t top = limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > 65536 ? 65536 : limit.rlim_cur;
-    const int high = ::fcntl(low, F_DUPFD_CLOEXEC, static_cast<int>(top) - 1 - 16);
-    if (high >= 0) {
-      ::close(low);
-      fd = high;
-    }
-  }
+  const int fd = move_fd_high(low, 16);
   FILE* file = ::fdopen(fd, "w");
   if (file == nullptr) {
     ::close(fd);

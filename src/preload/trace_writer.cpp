@@ -75,6 +75,13 @@ void futex_wake(std::atomic<uint32_t>& word) {
           nullptr, 0);
 }
 
+// Milliseconds on the monotonic clock since `start`.
+long elapsed_ms(const timespec& start) {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1'000'000L;
+}
+
 }  // namespace
 
 bool TraceWriter::open(int fd) {
@@ -172,9 +179,7 @@ bool TraceWriter::flush() {
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (uint32_t done = completed_.load(std::memory_order_acquire); next - done >= kBuffers;
          done = completed_.load(std::memory_order_acquire)) {
-      timespec now{};
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if (now.tv_sec - start.tv_sec >= stall_seconds_) {
+      if (elapsed_ms(start) >= stall_seconds_ * 1000L) {
         fail(ETIMEDOUT);
         used_ = 0;
         return false;
@@ -194,10 +199,7 @@ bool TraceWriter::drain(int timeout_ms) {
     const uint32_t target = submitted_.load(std::memory_order_relaxed);
     for (uint32_t done = completed_.load(std::memory_order_acquire); done != target;
          done = completed_.load(std::memory_order_acquire)) {
-      timespec now{};
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      const long waited_ms =
-          (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1'000'000L;
+      const long waited_ms = elapsed_ms(start);
       if (waited_ms >= timeout_ms) return false;
       futex_wait(completed_, done, static_cast<int>(timeout_ms - waited_ms));
     }

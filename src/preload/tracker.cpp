@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <cstring>
 
 #include "preload/heap_report.hpp"
+#include "preload/high_fd.hpp"
 #include "preload/raw_memory.hpp"
 #include "preload/stack_trie.hpp"
 #include "preload/trace_writer.hpp"
@@ -364,17 +364,6 @@ void after_fork_child() {
 
 // ---- start ----
 
-// The trace's descriptor, moved to the top of the descriptor table (the program expects the
-// low numbers to be free, and may dup2 onto them), close-on-exec. The same fd when it cannot.
-int move_out_of_the_way(int fd) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < 64) return fd;
-  const rlim_t top = limit.rlim_cur == RLIM_INFINITY ? 65536 : limit.rlim_cur;
-  const int wanted = static_cast<int>(std::min<rlim_t>(top, 65536)) - 1 - 8;
-  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, wanted);
-  return moved >= 0 ? moved : fd;
-}
-
 // A page the kernel zeroes in any child (MADV_WIPEONFORK): tracking goes on only while it holds
 // 1, so a process forked without the atfork handlers never writes into its parent's trace.
 void arm_fork_guard() {
@@ -413,10 +402,7 @@ int initialize() {
         strerrordesc_np(error) : "error").add("; not tracking\n").say();
     return kOff;
   }
-  const int high_fd = move_out_of_the_way(fd);
-  if (high_fd != fd) {
-    ::close(fd);
-  }
+  const int high_fd = move_fd_high(fd, 8);  // the trace's descriptor
   if (!g_writer.open(high_fd) || !g_trie.init()) {
     Message().add("memscope-track: cannot start writing ").add(g_trace_path).add(
         "; not tracking\n").say();

@@ -23,8 +23,6 @@ using fragment::DeviceFragmentation;
 using fragment::SiteBytes;
 using fragment::Timeline;
 
-constexpr uint64_t kMiB = uint64_t{1} << 20;
-constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
