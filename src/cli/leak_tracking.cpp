@@ -67,7 +67,7 @@ TrackingEnvironment::~TrackingEnvironment() {
   }
 }
 
-Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
+Result<TracedProcess> analyse_trace(const std::string& path, bool folded) {
   TracedProcess traced;
   traced.file = path;
   std::error_code size_error;
@@ -86,7 +86,7 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
   alloc::Symbolizer symbolizer(traced.report.modules);
   const std::vector<alloc::Site>& sites = traced.report.sites;
   traced.sites.reserve(sites.size());
-  traced.detailed.assign(sites.size(), all_frames);
+  traced.detailed.assign(sites.size(), false);
   {
     std::vector<size_t> order(sites.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -126,6 +126,10 @@ Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames) {
       for (uint64_t ip : ips) resolved.frames.push_back(symbolizer.resolve(ip));
     }
     traced.sites.push_back(std::move(resolved));
+  }
+  if (folded) {
+    traced.folded = alloc::folded_stacks(
+        traced.report, [&](uint64_t ip) -> const alloc::Frame& { return symbolizer.resolve(ip); });
   }
   return traced;
 }
@@ -177,7 +181,7 @@ Status write_flamegraphs(const std::string& prefix, const std::vector<TracedProc
       for (char& c : root) {
         if (c == ';' || c == '\n') c = '_';
       }
-      std::istringstream lines(alloc::folded_stacks(traced.sites, at));
+      std::istringstream lines(at == alloc::FoldedAt::end ? traced.folded.end : traced.folded.peak);
       for (std::string line; std::getline(lines, line);) {
         if (!line.empty()) text += fmt::format("{};{}\n", root, line);
       }

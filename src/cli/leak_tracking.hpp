@@ -48,12 +48,14 @@ struct TracedProcess {
   std::vector<alloc::ResolvedSite> sites;  // every site, in the report's order
   std::vector<bool> detailed;              // per site: it carries its frames
   std::vector<size_t> json_sites;          // indices of the sites the JSON lists
+  alloc::FoldedLines folded;               // every site's stack, when asked for (flamegraphs)
 };
 
 // Reads, analyses and symbolizes one trace. Errors: the reader's (not a trace, other version,
-// corrupt); a truncated file is analysed (report.end.truncated). `all_frames`: every site
-// carries its frames (else the kMaxJsonSitesPerTrace holding the most).
-Result<TracedProcess> analyse_trace(const std::string& path, bool all_frames);
+// corrupt); a truncated file is analysed (report.end.truncated). The kMaxJsonSitesPerTrace
+// sites holding the most carry their frames; `folded`: every site's stack goes into
+// TracedProcess::folded too.
+Result<TracedProcess> analyse_trace(const std::string& path, bool folded);
 
 // The "traces" and "sites" members of the memscope-leak JSON.
 void add_tracking_json(nlohmann::json& document, const std::vector<TracedProcess>& traces);

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <libunwind.h>
 #include <link.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include <cstring>
 
 #include "preload/heap_report.hpp"
+#include "preload/owner_lock.hpp"
 #include "preload/high_fd.hpp"
 #include "preload/raw_memory.hpp"
 #include "preload/stack_trie.hpp"
@@ -38,8 +38,9 @@ using alloc::Space;
 
 constexpr size_t kPathBytes = alloc::kMaxStringBytes + 1;
 
-// Everything below the writer lock: a futex word, 0 free, 1 held, 2 held with waiters.
-std::atomic<int> g_lock{0};
+// Everything below the writer lock (owner_lock.hpp: the thread that started tracking takes it
+// with plain stores while it is the only program thread that ever did).
+OwnerLock g_lock;
 TraceWriter g_writer;
 StackTrie g_trie;
 // Answers `memscope fragment --pid` (heap_report.hpp), outside the writer lock.
@@ -141,36 +142,15 @@ size_t read_small_file(const char* path, char* buffer, size_t capacity) {
 
 // ---- the writer lock ----
 
-void futex(int operation, int value) {
-  syscall(SYS_futex, reinterpret_cast<int*>(&g_lock), operation, value, nullptr, nullptr, 0);
-}
+// Which way this thread holds g_lock (a hook never takes it twice; before_exec holds it across
+// the exec), and whether it is the lock's owner: the thread that started tracking.
+__thread OwnerLock::Token t_token __attribute__((tls_model("initial-exec")));
+__thread bool t_owner __attribute__((tls_model("initial-exec")));
 
-__attribute__((noinline)) void lock_contended(int seen) {
-  for (int spin = 0; spin < 100 && seen != 0; ++spin) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-    seen = g_lock.load(std::memory_order_relaxed);
-    if (seen == 0 && g_lock.compare_exchange_weak(seen, 1, std::memory_order_acquire)) return;
-  }
-  while (g_lock.exchange(2, std::memory_order_acquire) != 0) futex(FUTEX_WAIT_PRIVATE, 2);
-}
-
-void lock() {
-  int expected = 0;
-  if (!g_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
-    lock_contended(expected);
-  }
-}
-
-void release_lock() {
-  if (g_lock.exchange(0, std::memory_order_release) == 2) futex(FUTEX_WAKE_PRIVATE, 1);
-}
+void lock() { t_token = g_lock.lock(t_owner); }
 
 // Stops tracking when the writer failed (disk full): one line, then pass-through.
-void unlock() {
+void report_failure() {
   if (g_writer.failed() && g_state.load(std::memory_order_relaxed) == kTracking) {
     g_state.store(kOff, std::memory_order_relaxed);
     const int error = g_writer.error();
@@ -178,7 +158,11 @@ void unlock() {
         error == ETIMEDOUT ? "the compressor thread stalled" : (strerrordesc_np(error) != nullptr ?
         strerrordesc_np(error) : "error")).add("); tracking stopped\n").say();
   }
-  release_lock();
+}
+
+void unlock() {
+  report_failure();
+  g_lock.unlock(t_token);
 }
 
 // ---- modules ----
@@ -302,14 +286,14 @@ void* compressor_main(void* /*unused*/) {
     if (g_state.load(std::memory_order_relaxed) == kTracking) {
       g_heap_reporter.poll(trace_time_ns());
     }
-    int expected = 0;
-    if (!g_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) continue;
+    if (!g_lock.try_lock_helper()) continue;
     // Only with nothing queued: flush() could otherwise wait for a free buffer, on this thread.
     if (g_state.load(std::memory_order_relaxed) == kTracking && g_writer.queued() == 0 &&
         g_writer.pending_bytes() > 0 && trace_time_ns() - g_writer.last_flush_ns() >= kQuietFlushNs) {
       g_writer.flush();
     }
-    unlock();
+    report_failure();
+    g_lock.unlock_helper();
   }
   return nullptr;
 }
@@ -358,7 +342,7 @@ inline void maybe_start_compressor(const Frames& frames) {
 void after_fork_child() {
   g_state.store(kOff, std::memory_order_relaxed);
   g_writer.drop_pending();
-  g_lock.store(0, std::memory_order_relaxed);
+  g_lock.reset_after_fork();
   t_busy = false;
 }
 
@@ -421,6 +405,8 @@ int initialize() {
                    clock_ns(CLOCK_REALTIME), g_exe, g_exe_len, g_cmdline, cmdline_len);
   g_start_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  const char* owner_path = getenv("MEMSCOPE_TRACK_OWNER_PATH");
+  if (owner_path == nullptr || std::strcmp(owner_path, "0") != 0) g_lock.open_owner_path();
   pthread_atfork(nullptr, nullptr, after_fork_child);
   arm_fork_guard();
   return kTracking;
@@ -442,6 +428,7 @@ bool start_tracking() {
   const int saved_errno = errno;
   t_busy = true;
   const int state = initialize();
+  t_owner = true;  // this thread takes the writer lock's fast path (owner_lock.hpp)
   g_state.store(state, std::memory_order_release);
   t_busy = false;
   errno = saved_errno;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <unordered_map>
 
 #include "core/units.hpp"
 
@@ -186,8 +187,20 @@ nlohmann::json trace_json(const SiteReport& report, const std::vector<ResolvedSi
   return out;
 }
 
+namespace {
+
+using FoldedMap = std::map<std::string, uint64_t>;
+
+std::string folded_text(const FoldedMap& stacks) {
+  std::string out;
+  for (const auto& [stack, bytes] : stacks) out += fmt::format("{} {}\n", stack, bytes);
+  return out;
+}
+
+}  // namespace
+
 std::string folded_stacks(const std::vector<ResolvedSite>& sites, FoldedAt at) {
-  std::map<std::string, uint64_t> stacks;
+  FoldedMap stacks;
   for (const ResolvedSite& resolved : sites) {
     const uint64_t bytes =
         at == FoldedAt::end ? resolved.site.leaked_bytes : resolved.site.peak_bytes;
@@ -200,9 +213,29 @@ std::string folded_stacks(const std::vector<ResolvedSite>& sites, FoldedAt at) {
     if (stack.empty()) stack = "[no stack]";
     stacks[stack] += bytes;
   }
-  std::string out;
-  for (const auto& [stack, bytes] : stacks) out += fmt::format("{} {}\n", stack, bytes);
-  return out;
+  return folded_text(stacks);
+}
+
+FoldedLines folded_stacks(const SiteReport& report,
+                          const std::function<const Frame&(uint64_t)>& frame_of) {
+  std::unordered_map<uint64_t, std::string> names;
+  FoldedMap end;
+  FoldedMap peak;
+  for (const Site& site : report.sites) {
+    if (site.leaked_bytes == 0 && site.peak_bytes == 0) continue;
+    const std::vector<uint64_t> ips = report.stacks.frames(site.stack);  // innermost first
+    std::string stack;
+    for (auto ip = ips.rbegin(); ip != ips.rend(); ++ip) {
+      auto [name, added] = names.try_emplace(*ip);
+      if (added) name->second = folded_frame(frame_of(*ip));
+      if (!stack.empty()) stack += ';';
+      stack += name->second;
+    }
+    if (stack.empty()) stack = "[no stack]";
+    if (site.leaked_bytes != 0) end[stack] += site.leaked_bytes;
+    if (site.peak_bytes != 0) peak[stack] += site.peak_bytes;
+  }
+  return {folded_text(end), folded_text(peak)};
 }
 
 }  // namespace memscope::alloc

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -42,5 +43,15 @@ enum class FoldedAt { end, peak };
 // One line per stack: "outermost;...;innermost BYTES" (live bytes at the end or at the peak);
 // Python interpreter frames named "[python] FUNCTION".
 std::string folded_stacks(const std::vector<ResolvedSite>& sites, FoldedAt at);
+
+// Both sets of lines for every site of `report`, each address symbolized by `frame_of` (once
+// per distinct address): a flamegraph of every site without holding every site's frames (deep
+// Python stacks times hundreds of thousands of sites would be gigabytes).
+struct FoldedLines {
+  std::string end;
+  std::string peak;
+};
+FoldedLines folded_stacks(const SiteReport& report,
+                          const std::function<const Frame&(uint64_t)>& frame_of);
 
 }  // namespace memscope::alloc

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <sstream>
 #include <string>
 #include <vector>
@@ -260,4 +262,50 @@ TEST(FoldedStacks, OutermostFirstMergedSortedAndEscaped) {
 }
 
 }  // namespace
+TEST(FoldedStacks, EverySiteOfAReportWithEachAddressSymbolizedOnce) {
+  SiteReport report;
+  // 1 main <- 2 load_batch <- 3 malloc; 1 main <- 4 odd
+  report.stacks.add(1, StackNode{0, 0x430});
+  report.stacks.add(2, StackNode{1, 0x420});
+  report.stacks.add(3, StackNode{2, 0x410});
+  report.stacks.add(4, StackNode{1, 0x440});
+  const std::map<uint64_t, Frame> frames = {{0x430, frame("main", "/usr/bin/prog", 0x30)},
+                                            {0x420, frame("load_batch", "/usr/bin/prog", 0x20)},
+                                            {0x410, frame("malloc", "/lib/libc.so.6", 0x10)},
+                                            {0x440, frame("odd;name", "/usr/bin/prog", 0x40)}};
+  const auto add_site = [&](uint32_t stack, Space space, uint64_t leaked, uint64_t peak) {
+    Site site;
+    site.stack = stack;
+    site.space = space;
+    site.leaked_bytes = leaked;
+    site.peak_bytes = peak;
+    report.sites.push_back(site);
+  };
+  add_site(3, Space::heap, 300, 1);
+  add_site(3, Space::mmap, 4096, 0);
+  add_site(4, Space::heap, 7, 999);
+  add_site(0, Space::heap, 5, 0);
+  add_site(2, Space::heap, 0, 0);  // nothing live at either moment: not in the lines
+  std::map<uint64_t, int> calls;
+  const FoldedLines lines = folded_stacks(report, [&](uint64_t ip) -> const Frame& {
+    ++calls[ip];
+    return frames.at(ip);
+  });
+  EXPECT_EQ(lines.end, "[no stack] 5\nmain;load_batch;malloc 4396\nmain;odd_name 7\n");
+  EXPECT_EQ(lines.peak, "main;load_batch;malloc 1\nmain;odd_name 999\n");
+  for (const auto& [ip, count] : calls) EXPECT_EQ(count, 1) << std::hex << ip;
+  EXPECT_EQ(calls.size(), 4u);
+
+  // The same lines as the resolved sites' version.
+  std::vector<ResolvedSite> resolved_sites;
+  for (const Site& site : report.sites) {
+    ResolvedSite r;
+    r.site = site;
+    for (uint64_t ip : report.stacks.frames(site.stack)) r.frames.push_back(frames.at(ip));
+    resolved_sites.push_back(r);
+  }
+  EXPECT_EQ(folded_stacks(resolved_sites, FoldedAt::end), lines.end);
+  EXPECT_EQ(folded_stacks(resolved_sites, FoldedAt::peak), lines.peak);
+}
+
 }  // namespace memscope::alloc
