@@ -1,5 +1,6 @@
 #include "collect/pickle.hpp"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <fmt/format.h>
@@ -349,6 +350,8 @@ class Parser {
   uint32_t transition(uint32_t shape, uint32_t key);
   Value container_at(size_t position, uint64_t code_a, uint64_t code_b, std::string_view what);
 
+  enum class Fast : uint8_t { done, not_taken, failed };
+  Fast fast_step(const char* at);
   bool step();
   bool parse_all();
 
@@ -577,11 +580,29 @@ bool Parser::fill_empty(uint32_t node, uint64_t* word, const uint32_t* slots, si
   // 2^24 slots, one long probe each.
   bool shareable = count <= kShareMaxSlots &&
                    ((region_count_ + 1) * 2 <= regions_.size() || regions_.size() < (size_t{1} << 24));
-  uint64_t hash = count;
-  for (size_t i = 0; shareable && i < count; ++i) {
-    const uint32_t raw = slots[i];
-    shareable = (raw & 3) != kNumberTag && ((raw & 3) != 0 || (raw >> 2) < node);
-    hash = (hash ^ raw) * 0x9E3779B97F4A7C15ULL;
+  if (shareable) {
+    // Branch-free over all slots (the compiler vectorizes it): lists of frames are the
+    // shareable ones, and they are tens of slots long.
+    uint32_t refused = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const uint32_t tag = slots[i] & 3;
+      refused |= static_cast<uint32_t>(tag == kNumberTag) |
+                 static_cast<uint32_t>(tag == 0 && (slots[i] >> 2) >= node);
+    }
+    shareable = refused == 0;
+  }
+  uint64_t hash = 0;
+  if (shareable) {
+    // Four independent chains: one chain waits for each multiply before the next.
+    constexpr uint64_t kMix = 0x9E3779B97F4A7C15ULL;
+    uint64_t lanes[4] = {count, 1, 2, 3};
+    size_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+      for (size_t lane = 0; lane < 4; ++lane) lanes[lane] = (lanes[lane] ^ slots[i + lane]) * kMix;
+    }
+    for (; i < count; ++i) lanes[0] = (lanes[0] ^ slots[i]) * kMix;
+    hash = (lanes[0] ^ std::rotl(lanes[1], 16) ^ std::rotl(lanes[2], 32) ^ std::rotl(lanes[3], 48)) *
+           kMix;
   }
   hash = (hash >> 40) & 0xFFFFFF;
   size_t slot = 0;
@@ -940,11 +961,111 @@ bool Parser::parse_all() {
     error_ = fmt::format("not a pickle (first byte 0x{:02x})", first);
     return false;
   }
+  // The opcodes that make up most of a snapshot go through fast_step when their argument is in
+  // the buffer; everything else (and every error) through step().
+  constexpr size_t kLongestFastOp = 10;
   while (!stopped_) {
+    if (input_.ensure(kLongestFastOp)) {
+      const Fast fast = fast_step(input_.data());
+      if (fast == Fast::done) continue;
+      if (fast == Fast::failed) return false;
+    }
     if (!step()) return false;
   }
   return true;
 }
+
+// What step() does for the most common opcodes: `done`; `not_taken` (nothing consumed) where
+// one of step()'s checks would fail or it is another opcode, and step() takes it; `failed` (the
+// error set, as step() sets it). `at` has at least 10 bytes.
+MEMSCOPE_HOT Parser::Fast Parser::fast_step(const char* at) {
+  const auto push_raw = [&](uint32_t raw, size_t consumed) {
+    if (stack_.size() >= limits_.max_nodes) return Fast::not_taken;
+    stack_.push_back(raw);
+    input_.skip(consumed);
+    return Fast::done;
+  };
+  const auto push_memo = [&](uint64_t index, size_t consumed) {
+    if (index >= memo_.size() || memo_[index] == kUnset) return Fast::not_taken;
+    return push_raw(memo_[index], consumed);
+  };
+  const auto push_small = [&](int64_t number, size_t consumed) {
+    if (number < -(int64_t{1} << 30) || number >= (int64_t{1} << 30)) return Fast::not_taken;
+    return push_raw((static_cast<uint32_t>(number) << 1) | 1, consumed);
+  };
+  const auto outcome = [](bool ok) { return ok ? Fast::done : Fast::failed; };
+  switch (static_cast<uint8_t>(at[0])) {
+    case 0x68:  // BINGET
+      return push_memo(static_cast<uint8_t>(at[1]), 2);
+    case 0x6a:  // LONG_BINGET
+      return push_memo(load_le(at + 1, 4), 5);
+    case 0x94:  // MEMOIZE
+      if (memo_count_ != memo_.size() || stack_.size() == frame_base() ||
+          memo_count_ >= limits_.max_memo) {
+        return Fast::not_taken;
+      }
+      memo_.push_back(stack_[stack_.size() - 1]);
+      ++memo_count_;
+      input_.skip(1);
+      return Fast::done;
+    case 0x28:  // MARK
+      if (marks_.size() >= limits_.max_depth) return Fast::not_taken;
+      marks_.push_back(static_cast<uint32_t>(stack_.size()));
+      input_.skip(1);
+      return Fast::done;
+    case 0x4b:  // BININT1
+      return push_small(static_cast<uint8_t>(at[1]), 2);
+    case 0x4d:  // BININT2
+      return push_small(static_cast<int64_t>(load_le(at + 1, 2)), 3);
+    case 0x4a:  // BININT
+      return push_small(static_cast<int32_t>(static_cast<uint32_t>(load_le(at + 1, 4))), 5);
+    // These may fail (limits): their errors name the opcode and its offset, as step()'s do.
+    case 0x8a: {  // LONG1 (addresses, times) of up to 8 bytes
+      const auto length = static_cast<uint8_t>(at[1]);
+      if (length > 8) return Fast::not_taken;
+      op_offset_ = input_.offset();
+      op_ = 0x8a;
+      input_.skip(2);
+      return outcome(push_long(length));
+    }
+    case 0x7d:  // EMPTY_DICT
+      op_offset_ = input_.offset();
+      op_ = 0x7d;
+      input_.skip(1);
+      return outcome(push_node(container(kDictShaped, 0, 0, false)));
+    default:
+      return Fast::not_taken;
+  }
+}
+
+namespace detail {
+void advise_huge_pages(void* data, size_t bytes) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto start = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t first = (start + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t last = (start + bytes) & ~(kHuge - 1);
+  // Advice only: where it is refused (THP off, old kernel) the pages stay small.
+  if (last > first) {
+    [[maybe_unused]] const int refused =
+        ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  }
+}
+
+void* map_bytes(size_t bytes) {
+  void* data = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) return nullptr;
+  // The whole mapping, so that the advice does not split it (mremap keeps it when it moves).
+  [[maybe_unused]] const int refused = ::madvise(data, bytes, MADV_HUGEPAGE);
+  return data;
+}
+
+void* remap_bytes(void* data, size_t old_bytes, size_t new_bytes) {
+  void* moved = ::mremap(data, old_bytes, new_bytes, MREMAP_MAYMOVE);
+  return moved == MAP_FAILED ? nullptr : moved;
+}
+
+void unmap_bytes(void* data, size_t bytes) { ::munmap(data, bytes); }
+}  // namespace detail
 
 std::string quote_text(std::string_view text) {
   constexpr size_t kShown = 40;

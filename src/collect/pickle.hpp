@@ -32,14 +32,27 @@ struct Value {
 
 namespace detail {
 
-// A growable array of trivially copyable values on malloc/realloc: glibc grows a large block
-// with mremap, without copying it and without holding old and new copies at once (std::vector
-// would, and the tree's biggest arrays are hundreds of MB for a 1 GB snapshot).
+// Asks the kernel for transparent huge pages over the 2 MiB pages inside [data, data + bytes)
+// (when it is configured to grant them on request): the tree's big arrays and a snapshot's
+// trace are written once, page by page, and a fault per 4 KiB page costs more than the writes.
+// The range must not be grown by realloc later (the advice splits its mapping, and mremap
+// does not move a range of several mappings: realloc would copy).
+void advise_huge_pages(void* data, size_t bytes);
+// Arrays from this size on have a mapping of their own, advised as above and grown by mremap.
+constexpr size_t kMappedBytes = size_t{4} << 20;
+void* map_bytes(size_t bytes);                                     // nullptr when refused
+void* remap_bytes(void* data, size_t old_bytes, size_t new_bytes);  // nullptr when refused
+void unmap_bytes(void* data, size_t bytes);
+
+// A growable array of trivially copyable values: small ones on malloc/realloc, large ones on a
+// mapping of their own grown with mremap, without copying and without holding old and new
+// copies at once (std::vector would, and the tree's biggest arrays are hundreds of MB for a
+// 1 GB snapshot), on huge pages where the kernel grants them.
 template <class T>
 class PodArray {
  public:
   PodArray() = default;
-  ~PodArray() { std::free(data_); }
+  ~PodArray() { clear(); }
   PodArray(const PodArray& other) { append(other.data_, other.size_); }
   PodArray& operator=(const PodArray& other) {
     if (this != &other) {
@@ -51,13 +64,15 @@ class PodArray {
   PodArray(PodArray&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),
         size_(std::exchange(other.size_, 0)),
-        capacity_(std::exchange(other.capacity_, 0)) {}
+        capacity_(std::exchange(other.capacity_, 0)),
+        mapped_(std::exchange(other.mapped_, false)) {}
   PodArray& operator=(PodArray&& other) noexcept {
     if (this != &other) {
-      std::free(data_);
+      clear();
       data_ = std::exchange(other.data_, nullptr);
       size_ = std::exchange(other.size_, 0);
       capacity_ = std::exchange(other.capacity_, 0);
+      mapped_ = std::exchange(other.mapped_, false);
     }
     return *this;
   }
@@ -69,7 +84,7 @@ class PodArray {
   T& operator[](size_t index) { return data_[index]; }
   const T& operator[](size_t index) const { return data_[index]; }
 
-  void push_back(T value) {
+  [[gnu::always_inline]] void push_back(T value) {
     if (size_ == capacity_) [[unlikely]]
       reserve(size_ + 1);
     data_[size_++] = value;
@@ -95,9 +110,14 @@ class PodArray {
     if (size_ < capacity_) reallocate(size_);
   }
   void clear() {
-    std::free(data_);
+    if (mapped_) {
+      unmap_bytes(data_, capacity_ * sizeof(T));
+    } else {
+      std::free(data_);
+    }
     data_ = nullptr;
     size_ = capacity_ = 0;
+    mapped_ = false;
   }
 
  private:
@@ -106,7 +126,20 @@ class PodArray {
       clear();
       return;
     }
-    void* grown = std::realloc(data_, count * sizeof(T));
+    const size_t bytes = count * sizeof(T);
+    void* grown = nullptr;
+    if (mapped_) {
+      grown = remap_bytes(data_, capacity_ * sizeof(T), bytes);
+    } else if (bytes >= kMappedBytes) {
+      grown = map_bytes(bytes);
+      if (grown != nullptr) {
+        if (size_ != 0) std::memcpy(grown, data_, size_ * sizeof(T));
+        std::free(data_);
+        mapped_ = true;
+      }
+    } else {
+      grown = std::realloc(data_, bytes);
+    }
     if (grown == nullptr) throw std::bad_alloc();  // caught at the parser's boundary
     data_ = static_cast<T*>(grown);
     capacity_ = count;
@@ -115,6 +148,7 @@ class PodArray {
   T* data_ = nullptr;
   size_t size_ = 0;
   size_t capacity_ = 0;
+  bool mapped_ = false;  // data_ is a mapping of its own (kMappedBytes and up)
 };
 
 }  // namespace detail
@@ -177,6 +211,23 @@ class Document {
 
   // Bytes held by the tree (for the memory bound's tests and the benchmark).
   size_t memory_bytes() const;
+
+  // For decoders that read millions of dicts of the same few layouts. A dict's slots: `shape`
+  // is the id of its key list, shared by every dict of the same keys in the same order, and
+  // `slots` its values; or, for a dict that holds its keys itself, `shape` is kNoShape and
+  // `slots` alternate key, value. `size` is the number of pairs.
+  static constexpr uint32_t kNoShape = 0xFFFFFFFF;
+  struct DictSlots {
+    uint32_t shape = kNoShape;
+    const uint32_t* slots = nullptr;
+    size_t size = 0;
+  };
+  DictSlots dict_slots(Value dict) const;  // {} for a value that is not a dict
+  size_t shape_count() const { return shapes_.size(); }
+  Value shape_key(uint32_t shape, size_t index) const;  // index < the shape's size
+  // Equal lists and tuples share their items' storage, and stored items never change: two
+  // with the same content id hold the same items. 0 for empty ones and for other values.
+  uint64_t content_id(Value list_or_tuple) const;
 
  private:
   friend class Parser;
@@ -290,6 +341,29 @@ inline Value Document::value(Value dict, size_t index) const {
     return Value{children_[offset_of(node) + 2 * index + 1]};
   }
   return {};
+}
+
+inline Document::DictSlots Document::dict_slots(Value dict) const {
+  using namespace encoding;
+  const uint64_t node = word(dict);
+  if (code_of(node) == kDictShaped) {
+    return {field_of(node), children_.data() + offset_of(node), dict_size(node)};
+  }
+  if (code_of(node) == kDictPairs) {
+    return {kNoShape, children_.data() + offset_of(node), field_of(node) / 2};
+  }
+  return {};
+}
+
+inline Value Document::shape_key(uint32_t shape, size_t index) const {
+  return Value{shape_keys_[static_cast<size_t>(shapes_[shape] >> 32) + index]};
+}
+
+inline uint64_t Document::content_id(Value list_or_tuple) const {
+  using namespace encoding;
+  const uint64_t node = word(list_or_tuple);
+  if ((code_of(node) != kList && code_of(node) != kTuple) || field_of(node) == 0) return 0;
+  return uint64_t{offset_of(node)} << 32 | field_of(node);
 }
 
 // Bounds on what one pickle may make the reader hold (the fuzzer sets small ones).

@@ -552,6 +552,117 @@ TEST(PickleDocument, CopiesAndMovesAreValues) {
   EXPECT_EQ(empty.size(empty.root()), 0u);
 }
 
+TEST(PickleDocument, DictSlotsByShapeOrByPairs) {
+  // Two dicts of keys a, b (one shape), one of 100 keys (it holds its keys), and an int.
+  std::string body = op(0x5d) + kMark;
+  body += op(0x7d) + kMark + str("a") + kMemoize + int1(1) + str("b") + kMemoize + int1(2) + op(0x75);
+  body += op(0x7d) + kMark + binget(0) + int1(3) + binget(1) + int1(4) + op(0x75);
+  body += op(0x7d) + kMark;
+  for (int i = 0; i < 100; ++i) body += str(fmt::format("k{}", i)) + int1(i);
+  body += op(0x75) + int1(7) + op(0x65);
+  const Document doc = parse_ok(pickled(body));
+  const Document::DictSlots first = doc.dict_slots(doc.item(doc.root(), 0));
+  const Document::DictSlots second = doc.dict_slots(doc.item(doc.root(), 1));
+  ASSERT_NE(first.shape, Document::kNoShape);
+  EXPECT_EQ(first.shape, second.shape);
+  ASSERT_EQ(first.size, 2u);
+  ASSERT_LT(first.shape, doc.shape_count());
+  EXPECT_EQ(doc.as_string(doc.shape_key(first.shape, 0)), "a");
+  EXPECT_EQ(doc.as_string(doc.shape_key(first.shape, 1)), "b");
+  EXPECT_EQ(doc.as_int(Value{first.slots[1]}), 2);
+  EXPECT_EQ(doc.as_int(Value{second.slots[0]}), 3);
+  const Document::DictSlots pairs = doc.dict_slots(doc.item(doc.root(), 2));
+  EXPECT_EQ(pairs.shape, Document::kNoShape);
+  ASSERT_EQ(pairs.size, 100u);
+  EXPECT_EQ(doc.as_string(Value{pairs.slots[2 * 99]}), "k99");
+  EXPECT_EQ(doc.as_int(Value{pairs.slots[2 * 99 + 1]}), 99);
+  const Document::DictSlots none = doc.dict_slots(doc.item(doc.root(), 3));
+  EXPECT_EQ(none.shape, Document::kNoShape);
+  EXPECT_EQ(none.size, 0u);
+}
+
+TEST(PickleDocument, ListsOfEqualItemsShareAContentId) {
+  // Memo 0 and 1 are two strings; lists [0, 1], [0, 1], [1, 0], [0], [] and a tuple (0, 1).
+  std::string body = str("x") + kMemoize + str("y") + kMemoize + op(0x30) + op(0x30);
+  body += op(0x5d) + kMark;
+  for (const std::string& items : {binget(0) + binget(1), binget(0) + binget(1),
+                                   binget(1) + binget(0), binget(0)}) {
+    body += op(0x5d) + kMark + items + op(0x65);
+  }
+  body += op(0x5d) + binget(0) + binget(1) + op(0x86) + op(0x65);
+  const Document doc = parse_ok(pickled(body));
+  const Value root = doc.root();
+  ASSERT_EQ(doc.size(root), 6u);
+  const uint64_t same = doc.content_id(doc.item(root, 0));
+  EXPECT_NE(same, 0u);
+  EXPECT_EQ(doc.content_id(doc.item(root, 1)), same);
+  EXPECT_NE(doc.content_id(doc.item(root, 2)), same);
+  EXPECT_NE(doc.content_id(doc.item(root, 3)), same);
+  EXPECT_NE(doc.content_id(doc.item(root, 3)), 0u);
+  EXPECT_EQ(doc.content_id(doc.item(root, 4)), 0u);  // empty
+  EXPECT_EQ(doc.content_id(doc.item(root, 5)), same);  // a tuple of the same items
+  EXPECT_EQ(doc.content_id(Value{3}), 0u);  // an int
+}
+
+TEST(PickleArray, GrowsPastTheMappedSizeKeepingItsValues) {
+  detail::PodArray<uint32_t> values;
+  constexpr uint32_t kCount = 3'000'000;  // 12 MB: its own mapping from 4 MB on
+  for (uint32_t i = 0; i < kCount; ++i) values.push_back(i * 7);
+  ASSERT_EQ(values.size(), kCount);
+  EXPECT_GE(values.capacity_bytes(), kCount * sizeof(uint32_t));
+  bool kept = true;
+  for (uint32_t i = 0; i < kCount; ++i) kept = kept && values[i] == i * 7;
+  EXPECT_TRUE(kept);
+  detail::PodArray<uint32_t> copy = values;
+  values.shrink_to_fit();
+  EXPECT_EQ(values.capacity_bytes(), kCount * sizeof(uint32_t));
+  detail::PodArray<uint32_t> moved = std::move(values);
+  EXPECT_EQ(moved[kCount - 1], (kCount - 1) * 7);
+  EXPECT_EQ(copy[kCount / 2], kCount / 2 * 7);
+  moved.resize(100);  // a mapping shrinks in place and stays one
+  moved.shrink_to_fit();
+  EXPECT_EQ(moved[99], 99u * 7);
+  moved = std::move(copy);
+  EXPECT_EQ(moved.size(), kCount);
+  moved.clear();
+  EXPECT_EQ(moved.size(), 0u);
+  moved.push_back(5);
+  EXPECT_EQ(moved[0], 5u);
+}
+
+TEST(PickleErrors, TheCommonOpcodesStillCheckTheirLimits) {
+  // BINGET, LONG_BINGET, BININT1, BININT2 and BININT push without step() while within bounds.
+  Limits limits;
+  limits.max_nodes = 1000;
+  for (const std::string& push : {binget(0), long_binget(0), int1(1), op(0x4d) + le(300, 2),
+                                  op(0x4a) + le(70000, 4)}) {
+    std::string body = str("a") + kMemoize + op(0x5d) + kMark;
+    for (int i = 0; i < 999; ++i) body += push;
+    EXPECT_THAT(parse_error(pickled(body), limits), HasSubstr("stack holds over 1000 values"));
+  }
+  // LONG1 and EMPTY_DICT count as values: the error names the opcode that went past the limit
+  // (each LONG1 is 7 bytes from offset 4, each EMPTY_DICT 1).
+  std::string longs = op(0x5d) + kMark;
+  for (int i = 0; i < 1000; ++i) longs += op(0x8a) + op(5) + le(uint64_t{1} << 35, 5);
+  EXPECT_EQ(parse_error(pickled(longs), limits), "offset 6997: more than 1000 values");
+  std::string dicts = op(0x5d) + kMark;
+  for (int i = 0; i < 1000; ++i) dicts += op(0x7d);
+  EXPECT_EQ(parse_error(pickled(dicts), limits), "offset 1003: more than 1000 values");
+  EXPECT_THAT(parse_error(pickled(op(0x8a) + op(9) + le(1, 9))), HasSubstr("integer too large"));
+  // MEMOIZE with nothing above the last MARK, MARK past the depth limit.
+  EXPECT_THAT(parse_error(pickled(int1(1) + kMark + kMemoize)), HasSubstr("stack underflow"));
+  limits = Limits{};
+  limits.max_depth = 2;
+  EXPECT_EQ(parse_error(pickled(kMark + kMark + kMark), limits),
+            "offset 4: more than 2 MARKs open");
+  // Integers of 31 bits and more are stored aside, not in the handle.
+  const Document wide =
+      parse_ok(pickled(kMark + op(0x4a) + le(0x40000000, 4) + op(0x4a) + le(0xBFFFFFFF, 4) +
+                       op(0x4a) + le(0x3FFFFFFF, 4) + op(0x74)));
+  EXPECT_EQ(ints_of(wide, wide.root()),
+            (std::vector<int64_t>{int64_t{1} << 30, -(int64_t{1} << 30) - 1, (1 << 30) - 1}));
+}
+
 // A snapshot-shaped pickle as Python writes one (protocol 4, memo for every str, dict and list;
 // frame dicts shared through the memo; stacks written afresh), of about `target_bytes`.
 std::string snapshot_like_pickle(size_t target_bytes) {

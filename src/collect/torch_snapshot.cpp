@@ -6,6 +6,7 @@
 #include <charconv>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <new>
 #include <string_view>
 #include <unordered_map>
@@ -64,6 +65,36 @@ class HandleCache {
   };
   std::vector<Slot> slots_ = std::vector<Slot>(size_t{1} << kBits);
 };
+
+// The same for frames lists by content (Document::content_id): a frames list written afresh
+// for each block or entry holds the same memo references as the last one of its stack.
+template <int kBits>
+class ContentCache {
+ public:
+  uint32_t get(uint64_t content) const {
+    const Slot& slot = slots_[index(content)];
+    return slot.content == content ? slot.code : 0;
+  }
+  void put(uint64_t content, uint32_t code) { slots_[index(content)] = {content, code}; }
+
+ private:
+  static size_t index(uint64_t content) {
+    return static_cast<size_t>((content * 0x9E3779B97F4A7C15ULL) >> (64 - kBits));
+  }
+  struct Slot {
+    uint64_t content = 0;  // 0: empty (no list has content id 0)
+    uint32_t code = 0;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(size_t{1} << kBits);
+};
+
+// A snapshot's trace, the bulk of a big file, written once: huge pages spare a fault per 4 KiB.
+template <class T>
+void resize_fresh(std::vector<T>& items, size_t count) {
+  items.reserve(count);
+  pickle::detail::advise_huge_pages(items.data(), count * sizeof(T));
+  items.resize(count);
+}
 
 // Interned frames by (filename handle, name handle, line): equal short strings share a handle,
 // so a frame dict written out again maps to its id without building strings.
@@ -151,6 +182,33 @@ class Decoder {
                 fmt::format("expected {}, got {}", wanted, pickle::kind_name(doc_.kind(got))));
   }
 
+  // A dict's fields by position: the keys of a shape (Document::dict_slots) are mapped to
+  // fields once, so the millions of dicts of a few shapes are read without looking at keys.
+  struct Fields {
+    const Field* fields = nullptr;  // nullptr: `slots` alternate key, value
+    const uint32_t* slots = nullptr;
+    size_t size = 0;
+  };
+  Fields fields_of(Value dict) {
+    const Document::DictSlots dict_slots = doc_.dict_slots(dict);
+    if (dict_slots.shape == Document::kNoShape) return {nullptr, dict_slots.slots, dict_slots.size};
+    if (shape_fields_.empty()) shape_fields_.resize(doc_.shape_count());
+    std::unique_ptr<Field[]>& mapped = shape_fields_[dict_slots.shape];
+    if (mapped == nullptr) {
+      mapped = std::make_unique<Field[]>(dict_slots.size);
+      for (size_t i = 0; i < dict_slots.size; ++i) {
+        mapped[i] = field_of(doc_.shape_key(dict_slots.shape, i));
+      }
+    }
+    return {mapped.get(), dict_slots.slots, dict_slots.size};
+  }
+  Field field_at(const Fields& dict, size_t index) {
+    return dict.fields != nullptr ? dict.fields[index] : field_of(Value{dict.slots[2 * index]});
+  }
+  static Value value_at(const Fields& dict, size_t index) {
+    return Value{dict.fields != nullptr ? dict.slots[index] : dict.slots[2 * index + 1]};
+  }
+
   Field field_of(Value key) {
     return fields_.get(key, [&] {
       if (!doc_.is(key, Kind::string)) return Field::unknown;
@@ -226,6 +284,8 @@ class Decoder {
   // stack id + 1 of a frames list: a stack captured once is one (memoized) list in the pickle,
   // and equal small lists share one handle, so the next entry with it is a lookup.
   HandleCache<uint32_t, 14> frame_lists_;
+  ContentCache<14> frame_contents_;  // stack id + 1 by the list's content
+  std::vector<std::unique_ptr<Field[]>> shape_fields_;  // by shape; see fields_of
   std::unordered_map<FrameKey, uint32_t, FrameKeyHash> frame_keys_;
   // In front of frame_keys_: frame dicts written afresh repeat the same few keys.
   struct RecentFrame {
@@ -263,7 +323,7 @@ bool Decoder::decode_root(Value root) {
             const auto device_scope = at(device);
             auto& entries = snapshot_.device_traces[device];
             if (!spend("", doc_.size(trace))) return false;
-            entries.resize(doc_.size(trace));
+            resize_fresh(entries, doc_.size(trace));
             for (size_t e = 0; e < entries.size(); ++e) {
               const auto entry_scope = at(e);
               if (!decode_trace_entry(doc_.item(trace, e), &entries[e])) return false;
@@ -314,9 +374,10 @@ bool Decoder::decode_segment(Value dict, Segment* segment) {
   bool has_blocks = false;
   bool has_address = false;
   bool has_total = false;
-  for (size_t i = 0; i < doc_.size(dict); ++i) {
-    const Field field = field_of(doc_.key(dict, i));
-    const Value value = doc_.value(dict, i);
+  const Fields fields = fields_of(dict);
+  for (size_t i = 0; i < fields.size; ++i) {
+    const Field field = field_at(fields, i);
+    const Value value = value_at(fields, i);
     if (doc_.is(value, Kind::none) && field != Field::address && field != Field::total_size &&
         field != Field::blocks) {
       continue;  // an optional field left empty
@@ -416,9 +477,10 @@ bool Decoder::decode_block(Value dict, Block* block, bool* has_address, bool* ha
   bool has_state = false;
   Value history;
   bool has_history = false;
-  for (size_t i = 0; i < doc_.size(dict); ++i) {
-    const Field field = field_of(doc_.key(dict, i));
-    const Value value = doc_.value(dict, i);
+  const Fields fields = fields_of(dict);
+  for (size_t i = 0; i < fields.size; ++i) {
+    const Field field = field_at(fields, i);
+    const Value value = value_at(fields, i);
     if (doc_.is(value, Kind::none) && field != Field::size && field != Field::state) continue;
     bool ok = true;
     switch (field) {
@@ -518,9 +580,10 @@ bool Decoder::decode_history(Value list, Block* block, bool has_requested) {
 bool Decoder::decode_trace_entry(Value dict, TraceEntry* entry) {
   if (!doc_.is(dict, Kind::dict)) return expected("", "dict", dict);
   bool has_action = false;
-  for (size_t i = 0; i < doc_.size(dict); ++i) {
-    const Field field = field_of(doc_.key(dict, i));
-    const Value value = doc_.value(dict, i);
+  const Fields fields = fields_of(dict);
+  for (size_t i = 0; i < fields.size; ++i) {
+    const Field field = field_at(fields, i);
+    const Value value = value_at(fields, i);
     if (doc_.is(value, Kind::none) && field != Field::action) continue;
     bool ok = true;
     switch (field) {
@@ -571,9 +634,10 @@ bool Decoder::decode_settings(Value dict) {
   const auto scope = at("allocator_settings");
   AllocatorSettings& settings = snapshot_.settings;
   settings.present = true;
-  for (size_t i = 0; i < doc_.size(dict); ++i) {
-    const Field field = field_of(doc_.key(dict, i));
-    const Value value = doc_.value(dict, i);
+  const Fields fields = fields_of(dict);
+  for (size_t i = 0; i < fields.size; ++i) {
+    const Field field = field_at(fields, i);
+    const Value value = value_at(fields, i);
     if (doc_.is(value, Kind::none)) continue;
     bool ok = true;
     bool flag = false;
@@ -655,9 +719,10 @@ bool Decoder::decode_divisions(Value value) {
 
 bool Decoder::decode_annotation(Value dict, Annotation* annotation) {
   if (!doc_.is(dict, Kind::dict)) return expected("", "dict", dict);
-  for (size_t i = 0; i < doc_.size(dict); ++i) {
-    const Field field = field_of(doc_.key(dict, i));
-    const Value value = doc_.value(dict, i);
+  const Fields fields = fields_of(dict);
+  for (size_t i = 0; i < fields.size; ++i) {
+    const Field field = field_at(fields, i);
+    const Value value = value_at(fields, i);
     if (doc_.is(value, Kind::none)) continue;
     bool ok = true;
     std::string_view text;
@@ -691,6 +756,12 @@ bool Decoder::decode_frames(Value list, uint32_t* stack) {
     *stack = known - 1;
     return true;
   }
+  const uint64_t content = doc_.content_id(list);
+  if (const uint32_t known = content != 0 ? frame_contents_.get(content) : 0; known != 0) {
+    *stack = known - 1;
+    frame_lists_.put(list, known);
+    return true;
+  }
   frame_ids_.clear();
   for (size_t f = 0; f < doc_.size(list); ++f) {
     const Value frame = doc_.item(list, f);
@@ -705,6 +776,7 @@ bool Decoder::decode_frames(Value list, uint32_t* stack) {
   }
   *stack = snapshot_.frames.intern_stack(frame_ids_);
   frame_lists_.put(list, *stack + 1);
+  if (content != 0) frame_contents_.put(content, *stack + 1);
   return true;
 }
 
@@ -713,9 +785,10 @@ bool Decoder::decode_frame(Value dict, uint32_t* id) {
   Value filename;
   Value name;
   int64_t line = 0;
-  for (size_t i = 0; i < doc_.size(dict); ++i) {
-    const Field field = field_of(doc_.key(dict, i));
-    const Value value = doc_.value(dict, i);
+  const Fields fields = fields_of(dict);
+  for (size_t i = 0; i < fields.size; ++i) {
+    const Field field = field_at(fields, i);
+    const Value value = value_at(fields, i);
     if (doc_.is(value, Kind::none)) continue;
     switch (field) {
       case Field::filename:

@@ -468,6 +468,70 @@ TEST(TorchSnapshot, FramesDictsWrittenAfreshInternToOneFrame) {
   EXPECT_EQ(decoded->device_traces[0][3].stack, decoded->segments[1].blocks[2].stack);
 }
 
+TEST(TorchSnapshot, DictsThatHoldTheirKeysDecodeLikeOthers) {
+  // Past 64 keys a dict stores its keys itself instead of sharing a key list: the decoder reads
+  // both kinds. 70 unknown keys on a segment, a block and a trace entry.
+  json snapshot = small_snapshot();
+  for (int i = 0; i < 70; ++i) {
+    const std::string key = fmt::format("x{:02}", i);
+    snapshot["segments"][1][key] = i;
+    snapshot["segments"][1]["blocks"][2][key] = i;
+    snapshot["device_traces"][0][3][key] = i;
+  }
+  snapshot["device_traces"][0][3]["size"] = 499;
+  snapshot["segments"][1]["blocks"][2]["state"] = "inactive";
+  auto decoded = decode_json(snapshot);
+  ASSERT_TRUE(decoded.ok()) << decoded.message();
+  expect_matches_json(*decoded, snapshot);
+  EXPECT_EQ(decoded->unknown_fields, 3u * 70);
+  EXPECT_EQ(decoded->device_traces[0][3].size, 499u);
+  EXPECT_EQ(decoded->segments[1].blocks[2].state, BlockState::inactive);
+  EXPECT_NE(decoded->device_traces[0][3].stack, 0u);
+}
+
+TEST(TorchSnapshot, FramesListsOfTheSameFrameDictsShareAStack) {
+  // As PyTorch writes them: frame dicts memoized once, each entry's frames list written afresh
+  // with memo references. Entries 1 and 3 are [f, g] (equal lists share their storage), 2 is
+  // [g, f], 0 holds the dicts themselves.
+  const auto op = [](int code) { return std::string(1, static_cast<char>(code)); };
+  const auto str = [&](std::string_view text) {
+    return op(0x8c) + op(static_cast<int>(text.size())) + std::string(text);
+  };
+  const std::string mark = op(0x28);
+  const auto frame = [&](int line, std::string_view name) {
+    return op(0x7d) + mark + str("filename") + str("a.py") + str("line") + op(0x4b) + op(line) +
+           str("name") + str(name) + op(0x75) + op(0x94);
+  };
+  const auto entry = [&](const std::string& frames) {
+    return op(0x7d) + mark + str("action") + str("alloc") + str("addr") + op(0x4b) + op(16) +
+           str("size") + op(0x4b) + op(8) + str("frames") + op(0x5d) + mark + frames + op(0x65) +
+           op(0x75);
+  };
+  const std::string f = op(0x68) + op(0);
+  const std::string g = op(0x68) + op(1);
+  std::string p = op(0x80) + op(4) + op(0x7d) + mark + str("segments") + op(0x5d) +
+                  str("device_traces") + op(0x5d) + mark + op(0x5d) + mark;
+  p += entry(frame(1, "f") + frame(2, "g")) + entry(f + g) + entry(g + f) + entry(f + g);
+  p += op(0x65) + op(0x65) + op(0x75) + op(0x2e);
+  auto document = pickle::parse(p);
+  ASSERT_TRUE(document.ok()) << document.message();
+  auto decoded = decode_snapshot(*document);
+  ASSERT_TRUE(decoded.ok()) << decoded.message();
+  const auto& trace = decoded->device_traces.at(0);
+  ASSERT_EQ(trace.size(), 4u);
+  EXPECT_EQ(trace[1].stack, trace[0].stack);
+  EXPECT_EQ(trace[3].stack, trace[0].stack);
+  EXPECT_NE(trace[2].stack, trace[0].stack);
+  EXPECT_EQ(frames_of(*decoded, trace[3].stack),
+            json::parse(R"([{"filename": "a.py", "line": 1, "name": "f"},
+                            {"filename": "a.py", "line": 2, "name": "g"}])"));
+  EXPECT_EQ(frames_of(*decoded, trace[2].stack),
+            json::parse(R"([{"filename": "a.py", "line": 2, "name": "g"},
+                            {"filename": "a.py", "line": 1, "name": "f"}])"));
+  EXPECT_EQ(decoded->frames.frame_count(), 2u);
+  EXPECT_EQ(decoded->frames.stack_count(), 3u);  // the empty stack, [f, g], [g, f]
+}
+
 TEST(TorchSnapshotErrors, FilesThatAreNoSnapshotsNameTheFile) {
   testing::TempDir dir;
   const std::string json_path = testing::shared_dir() + "/specs/example_snapshot.json";
