@@ -278,6 +278,7 @@ constexpr uint64_t kQuietFlushNs = 1'000'000'000;
 void* compressor_main(void* /*unused*/) {
   t_busy = true;  // nothing this thread does is the program's
   prctl(PR_SET_NAME, "memscope-track", 0, 0, 0);
+  uint64_t last_try_ns = 0;
   for (;;) {
     const uint32_t seen = g_writer.submitted();
     g_writer.compress_submitted();
@@ -286,6 +287,12 @@ void* compressor_main(void* /*unused*/) {
     if (g_state.load(std::memory_order_relaxed) == kTracking) {
       g_heap_reporter.poll(trace_time_ns());
     }
+    // The lock only when nothing was handed over meanwhile (a recording program flushes on its
+    // own, once a second) and at most once a second: each try costs the owner thread a
+    // membarrier interrupt while its fast path is open.
+    const uint64_t now = trace_time_ns();
+    if (g_writer.submitted() != seen || now - last_try_ns < kQuietFlushNs) continue;
+    last_try_ns = now;
     if (!g_lock.try_lock_helper()) continue;
     // Only with nothing queued: flush() could otherwise wait for a free buffer, on this thread.
     if (g_state.load(std::memory_order_relaxed) == kTracking && g_writer.queued() == 0 &&
