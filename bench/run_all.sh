@@ -27,6 +27,12 @@
 #                `memscope fragment` against Python's pickle.load of the same file, interleaved:
 #                wall time and peak RSS; then bench/alloc_sim_bench (the allocator replay).
 #                SNAPSHOT_FILE reuses a file made earlier by gen_snapshots.py --big.
+#   agent        bench/metrics_render (/metrics and the snapshot JSON for 8 GPUs x 200 processes,
+#                rendered in-process), then a real `memscope agent` (fake NVML with 8 GPUs,
+#                --pid of a 200-process tree with RANK set) scraped with wrk on loopback for
+#                AGENT_SECONDS (10) per row, 1 and 8 connections, as found and while one busy
+#                bench/cpu_job per core loads the machine: latency p50/p99 and requests/s. Not in
+#                the default set (it needs wrk and the fake NVML library).
 # Environment: BUILD (default build-bench), ROUNDS (3), SAMPLE_SECONDS (30), SIZES (1,100,1000),
 # JOB_ITERATIONS (cpu_job's loop count; 7e9 is about 17 s here), JOBS (ninja -j, 2),
 # TREE_SIZE (1000) and TREE_SECONDS (20) for rss, MALLOC_PAIRS for tracking.
@@ -48,6 +54,7 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEMSCOPE_BUIL
 TARGETS=(sample_cost cpu_job oom_eval memscope memscope_spawn_tree)
 [[ " ${MEASUREMENTS[*]} " == *" tracking "* ]] && TARGETS+=(malloc_bench memscope_track)
 [[ " ${MEASUREMENTS[*]} " == *" fragment "* ]] && TARGETS+=(alloc_sim_bench)
+[[ " ${MEASUREMENTS[*]} " == *" agent "* ]] && TARGETS+=(metrics_render fake_nvml)
 ninja -C "$BUILD" -j"${JOBS:-2}" "${TARGETS[@]}" >&2
 
 MEMSCOPE=$BUILD/memscope
@@ -356,8 +363,89 @@ PY
       echo
     fi
     ;;
+  agent)
+    echo "## 8. \`memscope agent\`: rendering /metrics and scrape latency (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    command -v wrk >/dev/null || { echo "run_all.sh: agent needs wrk (Debian package wrk)" >&2; exit 2; }
+    AGENT_SECONDS=${AGENT_SECONDS:-10}
+    echo "Rendering alone, in-process (\`$BUILD/bench/metrics_render --gpus 8 --processes 200 --renders 2000\`):"
+    echo
+    "$BUILD/bench/metrics_render" --gpus 8 --processes 200 --renders 2000
+    echo
+    # The agent's view: 8 fake GPUs and a tree of 200 processes (root + 199 children, 256 KiB
+    # each) with RANK set. One busy cpu_job per core is the "second process" loading the machine.
+    RANK=0 LOCAL_RANK=0 WORLD_SIZE=8 "$SPAWN_TREE" 199 $((8 * AGENT_SECONDS + 120)) >/dev/null 2>&1 &
+    tree=$!
+    MEMSCOPE_NVML_LIBRARY=$BUILD/tests/libnvidia-ml-fake.so \
+      MEMSCOPE_FAKE_NVML_SCENARIO=$ROOT/tests/data/nvml/eight_gpus.json \
+      "$MEMSCOPE" agent --listen 127.0.0.1:0 --interval 1 --pid "$tree" 2>"$WORK/agent.err" &
+    agent=$!
+    load=()
+    stop_agent() {
+      kill "$agent" "$tree" "${load[@]}" 2>/dev/null || true
+      wait "$agent" "$tree" "${load[@]}" 2>/dev/null || true
+    }
+    trap 'stop_agent; rm -rf "$WORK"' EXIT
+    endpoint=
+    for _ in $(seq 100); do
+      endpoint=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$WORK/agent.err")
+      [[ -n $endpoint ]] && break
+      sleep 0.1
+    done
+    [[ -n $endpoint ]] || { cat "$WORK/agent.err" >&2; echo "run_all.sh: the agent did not start" >&2; exit 1; }
+    processes=0
+    for _ in $(seq 100); do  # the children fork and touch their memory
+      processes=$(curl -fs "http://$endpoint/metrics" | sed -n 's/^memscope_agent_processes //p')
+      ((${processes:-0} >= 200)) && break
+      sleep 0.2
+    done
+    metrics_bytes=$(curl -fs "http://$endpoint/metrics" | wc -c)
+    gpus=$(curl -fs "http://$endpoint/metrics" | grep -c '^memscope_gpu_memory_used_bytes{' || true)
+    log "agent: $endpoint, $processes processes, $gpus GPUs, /metrics $metrics_bytes bytes"
+    # One wrk run: $1 = load label, $2 = connections. Appends "load c loadavg p50_ms p99_ms max_ms rps".
+    ms() { awk '{v = $1; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v); f = (u == "us") ? 0.001 : (u == "s") ? 1000 : 1; printf "%.3f", v * f}'; }
+    scrape() {
+      wrk -t1 -c"$2" -d"${AGENT_SECONDS}s" --latency "http://$endpoint/metrics" >"$WORK/wrk.out" 2>&1
+      log "agent: wrk $1 c=$2: $(grep -E 'Requests/sec|50%|99%|Non-2xx|errors' "$WORK/wrk.out" | tr -s ' ' | paste -sd';')"
+      ! grep -q 'Non-2xx' "$WORK/wrk.out" || { echo "run_all.sh: the agent answered errors" >&2; exit 1; }
+      echo "$1 $2 $(cut -d' ' -f1 /proc/loadavg) $(awk '$1 == "50%" {print $2}' "$WORK/wrk.out" | ms) $(awk '$1 == "99%" {print $2}' "$WORK/wrk.out" | ms) $(awk '$1 == "Latency" {print $4; exit}' "$WORK/wrk.out" | ms) $(awk '$1 == "Requests/sec:" {print $2}' "$WORK/wrk.out")" >>"$WORK/agent"
+    }
+    : >"$WORK/agent"
+    agent_cpu_before=$(awk '{print $14 + $15}' "/proc/$agent/stat")
+    scrape as-found 1
+    scrape as-found 8
+    for ((core = 0; core < $(nproc); core++)); do
+      "$CPU_JOB" 999999999999 >/dev/null 2>&1 &
+      load+=($!)
+    done
+    scrape +cpu_job-per-core 1
+    scrape +cpu_job-per-core 8
+    kill "${load[@]}" 2>/dev/null || true
+    wait "${load[@]}" 2>/dev/null || true
+    load=()
+    agent_cpu=$(( $(awk '{print $14 + $15}' "/proc/$agent/stat") - agent_cpu_before ))
+    samples=$(curl -fs "http://$endpoint/metrics" | sed -n 's/^memscope_agent_samples_total //p')
+    render=$(curl -fs "http://$endpoint/metrics" | sed -n 's/^memscope_agent_scrape_duration_seconds //p')
+    sample_cost=$(curl -fs "http://$endpoint/metrics" | sed -n 's/^memscope_agent_sample_duration_seconds //p')
+    stop_agent
+    trap 'rm -rf "$WORK"' EXIT
+    echo "Scraping a real agent: \`MEMSCOPE_NVML_LIBRARY=…/libnvidia-ml-fake.so MEMSCOPE_FAKE_NVML_SCENARIO=tests/data/nvml/eight_gpus.json"
+    echo "$MEMSCOPE agent --listen 127.0.0.1:0 --interval 1 --pid TREE\` ($gpus GPUs, $processes processes of a"
+    echo "\`RANK=0 $SPAWN_TREE 199 …\` tree; /metrics is $metrics_bytes bytes), with"
+    echo "\`wrk -t1 -cC -d${AGENT_SECONDS}s --latency http://ADDR/metrics\` on loopback (wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')), as found and while"
+    echo "$(nproc) \`bench/cpu_job\` processes (one per core) keep every core busy (\"as found\" is whatever else the machine runs: see the load average). wrk runs closed-loop: each"
+    echo "connection sends the next request when the answer is in. The agent is single-threaded and"
+    echo "samples every second, so a request arriving during a sample waits for it (the p99)."
+    echo
+    echo "| machine | load avg (1 min) | connections | p50 ms | p99 ms | max ms | requests/s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    awk '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $3, $2, $4, $5, $6, $7}' "$WORK/agent"
+    echo
+    echo "The agent during the $((4 * AGENT_SECONDS)) s of scraping: $(calc '%.2f' "$agent_cpu / $(getconf CLK_TCK)") s of CPU; its own figures at the end: samples $samples, latest sample $(calc '%.1f' "1000 * $sample_cost") ms, latest /metrics render $(calc '%.3f' "1000 * $render") ms."
+    echo
+    ;;
   *)
-    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom, tracking, fragment)" >&2
+    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom, tracking, fragment, agent)" >&2
     exit 2
     ;;
   esac

@@ -16,6 +16,8 @@ packages=(
   python3 python3-torch python3-psutil sqlite3 chromium
   heaptrack                 # the allocation tracker's benchmark compares against it
   librust-nvml-wrapper-sys-dev   # NVIDIA-header-generated layouts our NVML structs are checked against
+  prometheus                # deploy/prometheus checks (promtool) and the agent's integration test
+  wrk                       # bench/run_all.sh agent: scrape latency under load
 )
 
 missing=()

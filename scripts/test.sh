@@ -22,7 +22,7 @@ cmake --build --preset clang -j "$jobs"
 ctest --preset clang -j "$jobs" -L unit
 
 echo "== fuzzing the parsers of untrusted input (30 s each, from tests/fuzz/corpus)"
-for fuzzer in procfs_parsers session_reader trace_csv alloc_trace pickle; do
+for fuzzer in procfs_parsers session_reader trace_csv alloc_trace pickle http_request; do
   work=$(mktemp -d)
   corpus=tests/fuzz/corpus/"${fuzzer%%_*}"
   [ -d tests/fuzz/corpus/"$fuzzer" ] && corpus=tests/fuzz/corpus/"$fuzzer"

@@ -77,4 +77,14 @@ class BackgroundCommand {
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
 
+// One HTTP/1.1 request to 127.0.0.1:port on a fresh connection (Connection: close), the answer
+// read to the end (20 s at most): status -1 when there was no well-formed answer.
+struct HttpReply {
+  int status = -1;
+  std::string head;  // status line and headers
+  std::string body;
+};
+HttpReply http_request(int port, const std::string& method, const std::string& path,
+                       const std::string& body = "", const std::string& token = "");
+
 }  // namespace memscope::testing

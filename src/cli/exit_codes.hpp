@@ -21,6 +21,8 @@ inline constexpr const char* kExitStatusHelp =
     "       a CSV trace that is missing, malformed, or whose time goes backwards; a snapshot\n"
     "       that is not a data-only pickle, truncated, or of the wrong shape; fragment --pid of\n"
     "       a process not under the allocation tracker\n"
+    "  agent: 1 the address cannot be bound; 2 also a non-loopback --listen without --token-file;\n"
+    "       3 a bad token file (missing, empty, not one token, or readable by others)\n"
     "  run, oom -- CMD: the command's exit status; 128+N when it died of signal N (137 when the\n"
     "       kernel OOM killer killed it); 127 when the command does not exist; 126 when it cannot\n"
     "       be run\n";

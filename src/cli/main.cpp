@@ -23,6 +23,10 @@ const std::vector<Subcommand>& subcommands() {
        "PyTorch memory snapshots: fragmentation, call sites, timeline, allocator what-if",
        attach_fragment},
       {"report", "Render a recorded session: summary, --html, --json, --csv", attach_report},
+      {"estimate", "Training memory per GPU for a model, batch and parallel layout", attach_estimate},
+      {"agent", "Serve this node's memory over HTTP: Prometheus /metrics, JSON snapshot",
+       attach_agent},
+      {"distributed", "A job across nodes: workers register, a master follows ranks, imbalance, OOM", attach_distributed},
   };
   return table;
 }

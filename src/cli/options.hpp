@@ -33,5 +33,8 @@ Runner attach_report(CLI::App& sub, const GlobalOptions& global);
 Runner attach_oom(CLI::App& sub, const GlobalOptions& global);
 Runner attach_leak(CLI::App& sub, const GlobalOptions& global);
 Runner attach_fragment(CLI::App& sub, const GlobalOptions& global);
+Runner attach_agent(CLI::App& sub, const GlobalOptions& global);
+Runner attach_estimate(CLI::App& sub, const GlobalOptions& global);
+Runner attach_distributed(CLI::App& sub, const GlobalOptions& global);
 
 }  // namespace memscope::cli
