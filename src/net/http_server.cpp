@@ -215,7 +215,7 @@ void HttpServer::accept_all(double now) {
       if (errno == EMFILE || errno == ENFILE) accept_paused_until_ = now + kAcceptPauseSeconds;
       return;
     }
-    if (connections_.size() >= options_.max_connections) {
+    if (!make_room()) {
       close(fd);
       ++stats_.connections_refused;
       continue;
@@ -226,6 +226,26 @@ void HttpServer::accept_all(double now) {
     connections_.push_back(std::move(connection));
     ++stats_.connections_accepted;
   }
+}
+
+// At the connection limit, the connection that has waited longest without an answer being
+// written (an idle keep-alive one, or a client that has not finished its request) makes room
+// for the newcomer: clients that open connections and never finish them cannot lock everyone
+// else out, they only push each other out. False when every slot is busy writing an answer.
+bool HttpServer::make_room() {
+  size_t open = 0;
+  Connection* oldest = nullptr;
+  for (const auto& connection : connections_) {
+    if (connection->closing) continue;
+    ++open;
+    if (connection->writing()) continue;
+    if (oldest == nullptr || connection->deadline < oldest->deadline) oldest = connection.get();
+  }
+  if (open < options_.max_connections) return true;
+  if (oldest == nullptr) return false;
+  oldest->closing = true;  // closed and removed at the end of this round
+  ++stats_.connections_evicted;
+  return true;
 }
 
 HttpResponse HttpServer::dispatch(const HttpRequest& request) {

@@ -3,7 +3,8 @@
 // scrape only ever reads state the caller has already computed.
 //
 // Bounded on every side: request line + headers (431), body (413), concurrent connections
-// (accepted and closed at once past the limit), and time: a client that has not sent a complete
+// (past the limit the connection waiting longest without an answer is closed to make room, or
+// the newcomer when every slot is busy answering), and time: a client that has not sent a complete
 // request within request_timeout_seconds gets 408 and is closed (an idle keep-alive connection
 // is closed without an answer); one that does not read its answer within the same time is
 // dropped. GET and HEAD, and POST on the paths registered for it (405 otherwise, with Allow);
@@ -88,7 +89,8 @@ class HttpServer {
 
   struct Stats {
     uint64_t connections_accepted = 0;
-    uint64_t connections_refused = 0;  // over max_connections
+    uint64_t connections_refused = 0;  // over max_connections, every slot busy answering
+    uint64_t connections_evicted = 0;  // closed to make room (the longest waiting)
     uint64_t requests = 0;             // answered, errors included
     uint64_t unauthorized = 0;         // 401
     uint64_t timeouts = 0;             // 408 or dropped while writing
@@ -100,6 +102,7 @@ class HttpServer {
   struct Connection;
   explicit HttpServer(const ServerOptions& options);
   void accept_all(double now);
+  bool make_room();
   // Reads what is there and answers complete requests; false: close the connection.
   bool on_readable(Connection& connection, double now);
   bool on_writable(Connection& connection, double now);

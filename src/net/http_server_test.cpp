@@ -266,12 +266,13 @@ TEST_F(ServerFixture, SlowClientIsDroppedWithoutDelayingOthers) {
   EXPECT_GE(server_->stats().timeouts, 1u);
 }
 
-TEST_F(ServerFixture, ExcessConnectionsAreClosedAndOthersStillServed) {
+TEST_F(ServerFixture, AtTheLimitTheLongestWaitingConnectionMakesRoom) {
   ServerOptions options;
   options.max_connections = 4;
   start(options);
   // Four keep-alive clients hold every slot: each was answered once (so the server has taken
-  // it), then begins a request it does not finish.
+  // it), then begins a request it does not finish -- what a client that wants to lock others
+  // out would do.
   std::vector<std::unique_ptr<Client>> idle;
   for (int i = 0; i < 4; ++i) {
     idle.push_back(std::make_unique<Client>(port()));
@@ -279,12 +280,14 @@ TEST_F(ServerFixture, ExcessConnectionsAreClosedAndOthersStillServed) {
     ASSERT_EQ(status_of(idle.back()->read_response()), 200);
     idle.back()->send_text("GET /metrics HTTP/1.1\r\n");
   }
-  Client excess(port());
-  excess.send_text(get("/metrics"));
-  EXPECT_EQ(excess.read_all(), "");  // closed without an answer
-  // Each completes its request and is answered; the server closes them, freeing the slots.
-  for (auto& client : idle) client->send_text("Connection: close\r\n\r\n");
-  for (auto& client : idle) EXPECT_EQ(status_of(client->read_all()), 200);
+  // A newcomer is served: the one that has waited longest (the first) is closed for it.
+  Client newcomer(port());
+  newcomer.send_text(get("/metrics", "Connection: close\r\n"));
+  EXPECT_EQ(status_of(newcomer.read_all()), 200);
+  EXPECT_EQ(idle[0]->read_all(), "");  // closed without an answer
+  // The others complete their requests and are answered.
+  for (size_t i = 1; i < idle.size(); ++i) idle[i]->send_text("Connection: close\r\n\r\n");
+  for (size_t i = 1; i < idle.size(); ++i) EXPECT_EQ(status_of(idle[i]->read_all()), 200) << i;
   idle.clear();
   // Many short connections one after another are all answered.
   for (int i = 0; i < 100; ++i) {
@@ -293,7 +296,25 @@ TEST_F(ServerFixture, ExcessConnectionsAreClosedAndOthersStillServed) {
     ASSERT_EQ(status_of(client.read_all()), 200) << i;
   }
   stop();
-  EXPECT_GE(server_->stats().connections_refused, 1u);
+  EXPECT_EQ(server_->stats().connections_evicted, 1u);
+  EXPECT_EQ(server_->stats().connections_refused, 0u);
+}
+
+TEST_F(ServerFixture, ClientsThatNeverFinishCannotLockOthersOut) {
+  ServerOptions options;
+  options.max_connections = 8;
+  start(options);
+  // Far more half-open requests than slots, then a real client: it is still answered.
+  std::vector<std::unique_ptr<Client>> hogs;
+  for (int i = 0; i < 40; ++i) {
+    hogs.push_back(std::make_unique<Client>(port()));
+    hogs.back()->send_text("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+  }
+  Client client(port());
+  client.send_text(get("/metrics", "Connection: close\r\n"));
+  EXPECT_EQ(status_of(client.read_all()), 200);
+  stop();
+  EXPECT_GE(server_->stats().connections_evicted, 32u);
 }
 
 TEST_F(ServerFixture, ServesIpv6Loopback) {
