@@ -22,7 +22,10 @@ inline constexpr const char* kExitStatusHelp =
     "       that is not a data-only pickle, truncated, or of the wrong shape; fragment --pid of\n"
     "       a process not under the allocation tracker\n"
     "  agent: 1 the address cannot be bound; 2 also a non-loopback --listen without --token-file;\n"
-    "       3 a bad token file (missing, empty, not one token, or readable by others)\n"
+    "       3 a bad token file (missing, empty, not one token, or readable by others);\n"
+    "       distributed: the same for --role worker and master\n"
+    "  estimate: 0 also when it does not fit (a 'fits ... NO' line); 3 a model config that is\n"
+    "       unreadable, not JSON, missing fields or impossible\n"
     "  run, oom -- CMD: the command's exit status; 128+N when it died of signal N (137 when the\n"
     "       kernel OOM killer killed it); 127 when the command does not exist; 126 when it cannot\n"
     "       be run\n";
