@@ -22,7 +22,8 @@ using ::testing::StartsWith;
 std::string op(int code) { return std::string(1, static_cast<char>(code)); }
 std::string le(uint64_t value, int bytes) {
   std::string out;
-  for (int i = 0; i < bytes; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
+  // Past 8 bytes (a LONG1 wider than any uint64_t) the value's higher bytes are 0.
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>(i < 8 ? (value >> (8 * i)) & 0xff : 0);
   return out;
 }
 const std::string kProto4 = op(0x80) + op(4);
