@@ -251,25 +251,13 @@ bool HttpClient::progress(Exchange& ex, short events, double now) {
     finish(ex, {0, {}, fmt::format("cannot send: {}", std::strerror(errno))});
     return false;
   }
-  bool eof = false;
-  char buffer[16 * 1024];
-  for (;;) {
-    const ssize_t n = recv(ex.fd, buffer, sizeof buffer, 0);
-    if (n > 0) {
-      ex.in.append(buffer, static_cast<size_t>(n));
-      if (ex.in.size() > options_.max_response_bytes + kMaxHeaderBytes) break;
-      continue;
-    }
-    if (n == 0) {
-      eof = true;
-      break;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+  const ReadEnd read = read_available(ex.fd, ex.in, options_.max_response_bytes + kMaxHeaderBytes);
+  if (read.error != 0) {
     if (ex.reused && ex.in.empty()) return false;
-    finish(ex, {0, {}, fmt::format("cannot read the answer: {}", std::strerror(errno))});
+    finish(ex, {0, {}, fmt::format("cannot read the answer: {}", std::strerror(read.error))});
     return false;
   }
+  const bool eof = read.eof;
   if (eof && ex.in.empty() && ex.reused) return false;
   ParsedResponse parsed = parse_response(ex.in, eof, options_.max_response_bytes);
   if (parsed.state == ParsedResponse::State::kIncomplete) return true;

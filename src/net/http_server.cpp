@@ -22,8 +22,6 @@
 namespace memscope::net {
 namespace {
 
-constexpr size_t kReadChunk = 16 * 1024;
-
 struct AddrInfoList {
   addrinfo* head = nullptr;
   AddrInfoList() = default;
@@ -312,24 +310,12 @@ void HttpServer::serve_buffered(Connection& connection, double now) {
 }
 
 bool HttpServer::on_readable(Connection& connection, double now) {
-  char buffer[kReadChunk];
-  bool eof = false;
   // Never buffer more than one bounded request (plus a read's worth) ahead.
-  const size_t cap = options_.limits.max_header_bytes + options_.limits.max_body_bytes;
-  while (connection.in.size() <= cap) {
-    const ssize_t n = recv(connection.fd, buffer, sizeof buffer, 0);
-    if (n > 0) {
-      connection.in.append(buffer, static_cast<size_t>(n));
-      continue;
-    }
-    if (n == 0) {
-      eof = true;
-      break;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    return false;
-  }
+  const ReadEnd read = read_available(
+      connection.fd, connection.in,
+      options_.limits.max_header_bytes + options_.limits.max_body_bytes);
+  if (read.error != 0) return false;
+  const bool eof = read.eof;
   serve_buffered(connection, now);
   if (eof) {
     if (!connection.writing()) return false;

@@ -1,9 +1,12 @@
 // Small helpers the HTTP parser, server and client share.
 #pragma once
 
+#include <sys/socket.h>
 #include <time.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -26,6 +29,28 @@ inline std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   return text;
+}
+
+// Appends what a non-blocking socket has to `in`, until it would block, the peer closed it,
+// `in` holds more than `cap` bytes, or recv failed (then `error` is its errno).
+struct ReadEnd {
+  bool eof = false;
+  int error = 0;
+};
+inline ReadEnd read_available(int fd, std::string& in, size_t cap) {
+  char buffer[16 * 1024];
+  while (in.size() <= cap) {
+    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n > 0) {
+      in.append(buffer, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) return {true, 0};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return {false, errno};
+  }
+  return {};
 }
 
 }  // namespace memscope::net
