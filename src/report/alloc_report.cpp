@@ -199,23 +199,6 @@ std::string folded_text(const FoldedMap& stacks) {
 
 }  // namespace
 
-std::string folded_stacks(const std::vector<ResolvedSite>& sites, FoldedAt at) {
-  FoldedMap stacks;
-  for (const ResolvedSite& resolved : sites) {
-    const uint64_t bytes =
-        at == FoldedAt::end ? resolved.site.leaked_bytes : resolved.site.peak_bytes;
-    if (bytes == 0) continue;
-    std::string stack;
-    for (auto frame = resolved.frames.rbegin(); frame != resolved.frames.rend(); ++frame) {
-      if (!stack.empty()) stack += ';';
-      stack += folded_frame(*frame);
-    }
-    if (stack.empty()) stack = "[no stack]";
-    stacks[stack] += bytes;
-  }
-  return folded_text(stacks);
-}
-
 FoldedLines folded_stacks(const SiteReport& report,
                           const std::function<const Frame&(uint64_t)>& frame_of) {
   std::unordered_map<uint64_t, std::string> names;

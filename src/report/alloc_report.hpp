@@ -39,14 +39,12 @@ std::string sites_table(const SiteReport& report, const std::vector<ResolvedSite
 //  "module", "offset", "python_interpreter"}...]}]}
 nlohmann::json trace_json(const SiteReport& report, const std::vector<ResolvedSite>& sites);
 
+// Which set of folded lines: live bytes at the end, or at the peak.
 enum class FoldedAt { end, peak };
-// One line per stack: "outermost;...;innermost BYTES" (live bytes at the end or at the peak);
-// Python interpreter frames named "[python] FUNCTION".
-std::string folded_stacks(const std::vector<ResolvedSite>& sites, FoldedAt at);
-
-// Both sets of lines for every site of `report`, each address symbolized by `frame_of` (once
-// per distinct address): a flamegraph of every site without holding every site's frames (deep
-// Python stacks times hundreds of thousands of sites would be gigabytes).
+// Every site of `report` folded, one line per stack: "outermost;...;innermost BYTES" (live
+// bytes at the end, and at the peak), Python interpreter frames named "[python] FUNCTION";
+// each address symbolized by `frame_of` once: a flamegraph of every site without holding every
+// site's frames (deep Python stacks times hundreds of thousands of sites would be gigabytes).
 struct FoldedLines {
   std::string end;
   std::string peak;

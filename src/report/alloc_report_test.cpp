@@ -226,42 +226,69 @@ TEST(TraceJson, CarriesTheTotalsAndEverySiteWithFrames) {
   EXPECT_TRUE(json.at("sites")[2].at("frames").empty());
 }
 
+// A report whose sites are given by their frames (innermost first), each frame symbolized as
+// given: what folded_stacks(report, frame_of) reads.
+class FramedReport {
+ public:
+  void add(const std::vector<Frame>& frames, Space space, uint64_t leaked, uint64_t peak) {
+    uint32_t parent = 0;
+    for (auto f = frames.rbegin(); f != frames.rend(); ++f) {
+      report_.stacks.add(++nodes_, StackNode{parent, f->ip});
+      parent = nodes_;
+      frames_[f->ip] = *f;
+    }
+    Site site;
+    site.stack = parent;
+    site.space = space;
+    site.leaked_bytes = leaked;
+    site.peak_bytes = peak;
+    report_.sites.push_back(site);
+  }
+  FoldedLines folded() const {
+    return folded_stacks(report_, [&](uint64_t ip) -> const Frame& { return frames_.at(ip); });
+  }
+
+ private:
+  SiteReport report_;
+  std::map<uint64_t, Frame> frames_;
+  uint32_t nodes_ = 0;
+};
+
 TEST(FoldedStacks, OutermostFirstMergedSortedAndEscaped) {
-  std::vector<ResolvedSite> sites;
+  FramedReport report;
   // Two sites (different spaces) with the same frames merge.
   const std::vector<Frame> train = {frame("malloc", "/lib/libc.so.6", 0x10),
                                     frame("load_batch", "/usr/bin/prog", 0x20),
                                     frame("main", "/usr/bin/prog", 0x30)};
-  sites.push_back(resolved(1, Space::heap, 300, 3, "load_batch", "", train));
-  sites.push_back(resolved(2, Space::mmap, 4096, 1, "load_batch", "", train));
+  report.add(train, Space::heap, 300, 1);
+  report.add(train, Space::mmap, 4096, 0);
   // Python interpreter frames, a frame without a function, one without a module.
   Frame unknown;
   unknown.ip = 0x7f00dead;
-  sites.push_back(
-      resolved(3, Space::heap, 64, 1, "list_resize", "",
-               {frame("PyMem_Malloc", "/usr/lib/libpython3.11.so.1.0", 0x100, true),
-                frame("", "/usr/lib/libfoo.so", 0xabc), unknown,
-                frame("_PyEval_EvalFrameDefault", "/usr/bin/python3.11", 0x200, true)}));
+  report.add({frame("PyMem_Malloc", "/usr/lib/libpython3.11.so.1.0", 0x100, true),
+              frame("", "/usr/lib/libfoo.so", 0xabc), unknown,
+              frame("_PyEval_EvalFrameDefault", "/usr/bin/python3.11", 0x200, true)},
+             Space::heap, 64, 0);
   // Separators inside names.
-  sites.push_back(resolved(4, Space::heap, 7, 1, "odd", "",
-                           {frame("odd;name\nwith\rbreaks", "/usr/bin/prog", 0x40),
-                            frame("main", "/usr/bin/prog", 0x30)}));
-  sites.push_back(resolved(5, Space::heap, 0, 0, "freed", "", train));  // nothing at the end
-  sites.push_back(resolved(6, Space::heap, 5, 1, "??", ""));            // no frames at all
-  sites[4].site.peak_bytes = 999;
-  sites[0].site.peak_bytes = 1;
+  report.add({frame("odd;name\nwith\rbreaks", "/usr/bin/prog", 0x40),
+              frame("main", "/usr/bin/prog", 0x30)},
+             Space::heap, 7, 0);
+  report.add(train, Space::heap, 0, 999);  // nothing at the end
+  report.add({}, Space::heap, 5, 0);       // no frames at all
 
+  const FoldedLines lines = report.folded();
   EXPECT_EQ(
-      folded_stacks(sites, FoldedAt::end),
+      lines.end,
       "[no stack] 5\n"
       "[python] _PyEval_EvalFrameDefault;0x7f00dead;libfoo.so+0xabc;[python] PyMem_Malloc 64\n"
       "main;load_batch;malloc 4396\n"
       "main;odd_name_with_breaks 7\n");
-  EXPECT_EQ(folded_stacks(sites, FoldedAt::peak), "main;load_batch;malloc 1000\n");
-  EXPECT_EQ(folded_stacks({}, FoldedAt::end), "");
+  EXPECT_EQ(lines.peak, "main;load_batch;malloc 1000\n");
+  const FoldedLines none = FramedReport().folded();
+  EXPECT_EQ(none.end, "");
+  EXPECT_EQ(none.peak, "");
 }
 
-}  // namespace
 TEST(FoldedStacks, EverySiteOfAReportWithEachAddressSymbolizedOnce) {
   SiteReport report;
   // 1 main <- 2 load_batch <- 3 malloc; 1 main <- 4 odd
@@ -295,17 +322,7 @@ TEST(FoldedStacks, EverySiteOfAReportWithEachAddressSymbolizedOnce) {
   EXPECT_EQ(lines.peak, "main;load_batch;malloc 1\nmain;odd_name 999\n");
   for (const auto& [ip, count] : calls) EXPECT_EQ(count, 1) << std::hex << ip;
   EXPECT_EQ(calls.size(), 4u);
-
-  // The same lines as the resolved sites' version.
-  std::vector<ResolvedSite> resolved_sites;
-  for (const Site& site : report.sites) {
-    ResolvedSite r;
-    r.site = site;
-    for (uint64_t ip : report.stacks.frames(site.stack)) r.frames.push_back(frames.at(ip));
-    resolved_sites.push_back(r);
-  }
-  EXPECT_EQ(folded_stacks(resolved_sites, FoldedAt::end), lines.end);
-  EXPECT_EQ(folded_stacks(resolved_sites, FoldedAt::peak), lines.peak);
 }
 
+}  // namespace
 }  // namespace memscope::alloc
