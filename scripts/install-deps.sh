@@ -9,11 +9,15 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev libdw-dev libunwind-dev   # allocation traces: compression, symbols, stacks
+  liblz4-dev                # BufferPool's fast compression (zstd is the other)
+  libncurses-dev            # memscope interactive / top
+  pybind11-dev python3-dev  # the Python module, built for /usr/bin/python3
   libjs-dygraphs            # embedded into HTML reports
   # run time (optional): static charts for `profile --plot FILE.svg|png`
   gnuplot-nox
   # tests and benchmarks
-  python3 python3-torch python3-psutil sqlite3 chromium
+  python3 python3-torch python3-psutil python3-pytest sqlite3 chromium
+  tmux                      # memscope interactive is tested inside tmux
   heaptrack                 # the allocation tracker's benchmark compares against it
   librust-nvml-wrapper-sys-dev   # NVIDIA-header-generated layouts our NVML structs are checked against
   prometheus                # deploy/prometheus checks (promtool) and the agent's integration test
