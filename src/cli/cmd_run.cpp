@@ -13,6 +13,7 @@
 
 #include "analyze/peaks.hpp"
 #include "cli/common.hpp"
+#include "cli/env_tuning.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/oom_guard.hpp"
 #include "cli/options.hpp"
@@ -33,6 +34,7 @@ struct RunOptions {
   SessionOutputs outputs;
   bool oom_guard = false;
   GuardFlags guard;
+  bool tune = false;  // --tune: the recommended environment (memscope env) for the job
   std::vector<std::string> command;
 };
 
@@ -112,6 +114,10 @@ int run_command(const GlobalOptions& global, const RunOptions& options) {
   RecordingClock clock;
   const uint64_t oom_kills_before = oom_kills((*sampler)->sample_system(0));
 
+  if (options.tune) {
+    const std::vector<TunedVariable> tuned = tune_environment(global, !options.no_gpu);
+    writer->add_event({clock.seconds(), "tuned-env", tuned_env_json(tuned)}).ok();
+  }
   const Launch child = launch(options.command, signals.previous_mask());
   if (child.pid < 0 || child.exec_errno != 0) {
     const int error = child.exec_errno;
@@ -255,6 +261,9 @@ Runner attach_run(CLI::App& sub, const GlobalOptions& global) {
                "Forecast OOM while the job runs (like `memscope oom`), take the --on/--kill "
                "actions, record the guard's events in the session");
   options->guard.add_flags(sub);
+  sub.add_flag("--tune", options->tune,
+               "Start the command with the environment `memscope env` recommends (never "
+               "replacing a variable already set); recorded as a tuned-env event");
   sub.add_option("command", options->command, "The command to run, after --")->required();
   sub.positionals_at_end(true);
   return [&global, options]() { return run_command(global, *options); };

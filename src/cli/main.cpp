@@ -27,6 +27,11 @@ const std::vector<Subcommand>& subcommands() {
       {"agent", "Serve this node's memory over HTTP: Prometheus /metrics, JSON snapshot",
        attach_agent},
       {"distributed", "A job across nodes: workers register, a master follows ranks, imbalance, OOM", attach_distributed},
+      {"env", "Recommended environment for a training job on this machine (threads, allocator, DataLoader), with reasons", attach_env},
+      {"system", "Host memory health, cleanup, monitoring, swap, kill the largest process", attach_system},
+      {"interactive", "Full-screen live view: GPUs, host, processes; sort, filter, details, signal",
+       attach_interactive},
+      {"top", "Same as interactive", attach_interactive},
   };
   return table;
 }

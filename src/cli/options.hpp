@@ -36,5 +36,8 @@ Runner attach_fragment(CLI::App& sub, const GlobalOptions& global);
 Runner attach_agent(CLI::App& sub, const GlobalOptions& global);
 Runner attach_estimate(CLI::App& sub, const GlobalOptions& global);
 Runner attach_distributed(CLI::App& sub, const GlobalOptions& global);
+Runner attach_env(CLI::App& sub, const GlobalOptions& global);
+Runner attach_system(CLI::App& sub, const GlobalOptions& global);
+Runner attach_interactive(CLI::App& sub, const GlobalOptions& global);  // also `top`
 
 }  // namespace memscope::cli

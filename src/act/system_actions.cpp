@@ -1,0 +1,176 @@
+#include "act/system_actions.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace memscope::act {
+namespace {
+
+std::string errno_text(int error_number) {
+  const char* text = strerrordesc_np(error_number);
+  return text != nullptr ? text : fmt::format("error {}", error_number);
+}
+
+CleanupStep write_knob(std::string action, const std::string& path) {
+  CleanupStep step{std::move(action), path, true, {}};
+  const int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) {
+    step.ok = false;
+    step.error = fmt::format("cannot open {}: {}", path, errno_text(errno));
+    return step;
+  }
+  if (write(fd, "1", 1) != 1) {
+    step.ok = false;
+    step.error = fmt::format("cannot write {}: {}", path, errno_text(errno));
+  }
+  close(fd);
+  return step;
+}
+
+// Field 22 of /proc/PID/stat; comm (field 2) may hold spaces and ')', so count from the last ')'.
+std::optional<uint64_t> start_time_of(int pid) {
+  const std::string path = fmt::format("/proc/{}/stat", pid);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buffer[4096];
+  const ssize_t size = read(fd, buffer, sizeof buffer);
+  close(fd);
+  if (size <= 0) return std::nullopt;
+  std::string_view rest(buffer, static_cast<size_t>(size));
+  const auto close_paren = rest.rfind(')');
+  if (close_paren == std::string_view::npos) return std::nullopt;
+  rest.remove_prefix(close_paren + 1);
+  for (int field = 3; field <= 22; ++field) {
+    const auto start = rest.find_first_not_of(' ');
+    if (start == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(start);
+    const auto end = std::min(rest.find_first_of(" \n"), rest.size());
+    if (field == 22) {
+      uint64_t ticks = 0;
+      const auto [ptr, error] = std::from_chars(rest.data(), rest.data() + end, ticks);
+      if (error != std::errc() || ptr != rest.data() + end) return std::nullopt;
+      return ticks;
+    }
+    rest.remove_prefix(end);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<CleanupStep> cleanup_steps(const std::string& proc_root) {
+  return {{"sync", "", true, {}},
+          {"drop page cache", proc_root + "/sys/vm/drop_caches", true, {}},
+          {"compact memory", proc_root + "/sys/vm/compact_memory", true, {}}};
+}
+
+std::vector<CleanupStep> run_cleanup(const std::string& proc_root) {
+  std::vector<CleanupStep> steps = cleanup_steps(proc_root);
+  sync();  // dirty pages cannot be dropped: write them first
+  steps[1] = write_knob(steps[1].action, steps[1].path);
+  steps[2] = write_knob(steps[2].action, steps[2].path);
+  return steps;
+}
+
+Result<int> run_shell_command(const std::string& command) {
+  std::string shell = "/bin/sh";
+  std::string dash_c = "-c";
+  std::string script = command;
+  char* argv[] = {shell.data(), dash_c.data(), script.data(), nullptr};
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) return make_error(fmt::format("cannot open /dev/null: {}", errno_text(errno)));
+  sigset_t no_signals;
+  sigemptyset(&no_signals);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int error_number = errno;
+    close(null_fd);
+    return make_error(fmt::format("cannot start '{}': {}", command, errno_text(error_number)));
+  }
+  if (pid == 0) {
+    dup2(null_fd, STDIN_FILENO);
+    sigprocmask(SIG_SETMASK, &no_signals, nullptr);
+    execv(shell.c_str(), argv);
+    _exit(127);
+  }
+  close(null_fd);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      return make_error(fmt::format("waiting for '{}': {}", command, errno_text(errno)));
+    }
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+Result<int> parse_kill_signal(std::string_view text) {
+  std::string name(text);
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
+  if (name == "TERM" || name == "15") return SIGTERM;
+  if (name == "KILL" || name == "9") return SIGKILL;
+  return make_error(fmt::format("--signal '{}': expected TERM or KILL", text));
+}
+
+KillChoice choose_kill_target(const std::vector<ProcessSample>& processes,
+                              const std::regex* pattern, const std::vector<int>& excluded) {
+  KillChoice choice;
+  for (const auto& process : processes) {
+    if (process.state == 'Z') continue;
+    if (pattern != nullptr && !std::regex_search(process.comm, *pattern) &&
+        !std::regex_search(process.cmdline, *pattern)) {
+      continue;
+    }
+    ++choice.matched;
+    if (std::find(excluded.begin(), excluded.end(), process.pid) != excluded.end()) {
+      choice.protected_matches.push_back(process.pid);
+      continue;
+    }
+    const bool larger =
+        !choice.victim || process.uss_bytes > choice.victim->uss_bytes ||
+        (process.uss_bytes == choice.victim->uss_bytes && process.pid < choice.victim->pid);
+    if (larger) choice.victim = process;
+  }
+  return choice;
+}
+
+Status signal_verified(int pid, uint64_t start_time_ticks, int signal_number) {
+  const char* abbreviation = sigabbrev_np(signal_number);
+  const std::string name =
+      abbreviation != nullptr ? fmt::format("SIG{}", abbreviation) : std::to_string(signal_number);
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0U));
+  if (pidfd < 0 && errno != ENOSYS) {
+    return make_error(fmt::format("{} to pid {} failed: {}", name, pid,
+                                  errno == ESRCH ? "it has exited" : errno_text(errno)));
+  }
+  const auto now_started = start_time_of(pid);
+  if (!now_started || *now_started != start_time_ticks) {
+    if (pidfd >= 0) close(pidfd);
+    return make_error(
+        fmt::format("pid {} is no longer the process chosen (it exited{}); {} not sent", pid,
+                    now_started ? " and the pid was reused" : "", name));
+  }
+  const int rc =
+      pidfd >= 0
+          ? static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0U))
+          : kill(pid, signal_number);
+  const int error_number = errno;
+  if (pidfd >= 0) close(pidfd);
+  if (rc != 0) {
+    return make_error(fmt::format("{} to pid {} failed: {}", name, pid, errno_text(error_number)));
+  }
+  return Status::success();
+}
+
+}  // namespace memscope::act
