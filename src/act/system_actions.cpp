@@ -1,8 +1,10 @@
 #include "act/system_actions.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,11 +127,17 @@ Result<int> parse_kill_signal(std::string_view text) {
 
 KillChoice choose_kill_target(const std::vector<ProcessSample>& processes,
                               const std::regex* pattern, const std::vector<int>& excluded) {
+  constexpr size_t kMatchedCmdlineBytes = 4096;
   KillChoice choice;
   for (const auto& process : processes) {
     if (process.state == 'Z') continue;
+    // std::regex recurses per character: a 64 KiB command line (a Java classpath, inline JSON)
+    // would overflow the stack, so the match looks at its first kMatchedCmdlineBytes.
+    const size_t matched = std::min(process.cmdline.size(), kMatchedCmdlineBytes);
     if (pattern != nullptr && !std::regex_search(process.comm, *pattern) &&
-        !std::regex_search(process.cmdline, *pattern)) {
+        !std::regex_search(process.cmdline.begin(),
+                           process.cmdline.begin() + static_cast<std::ptrdiff_t>(matched),
+                           *pattern)) {
       continue;
     }
     ++choice.matched;
@@ -143,6 +151,28 @@ KillChoice choose_kill_target(const std::vector<ProcessSample>& processes,
     if (larger) choice.victim = process;
   }
   return choice;
+}
+
+std::vector<int> other_instances_of_this_program() {
+  std::vector<int> pids;
+  struct stat self {};
+  if (::stat("/proc/self/exe", &self) != 0) return pids;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return pids;
+  const int me = ::getpid();
+  while (const dirent* entry = ::readdir(dir)) {
+    int pid = 0;
+    const std::string_view name = entry->d_name;
+    const auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (error != std::errc() || end != name.data() + name.size() || pid <= 0 || pid == me) continue;
+    struct stat exe {};
+    if (::stat(fmt::format("/proc/{}/exe", pid).c_str(), &exe) == 0 && exe.st_dev == self.st_dev &&
+        exe.st_ino == self.st_ino) {
+      pids.push_back(pid);
+    }
+  }
+  ::closedir(dir);
+  return pids;
 }
 
 Status signal_verified(int pid, uint64_t start_time_ticks, int signal_number) {

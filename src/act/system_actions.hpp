@@ -51,6 +51,12 @@ struct KillChoice {
 KillChoice choose_kill_target(const std::vector<ProcessSample>& processes,
                               const std::regex* pattern, const std::vector<int>& excluded);
 
+// Every other running process of this program's executable file (same device and inode as
+// /proc/self/exe): for the memscope CLI, the other memscopes, which `system kill` and the TUI
+// never signal (`memscope run -- python train.py` carries the job's command line in its own, so
+// a pattern that matches the job matches the wrapper). Not for a library inside python3.
+std::vector<int> other_instances_of_this_program();
+
 // Sends the signal through a pidfd opened now, after checking that <proc>/PID/stat still
 // shows `start_time_ticks` (field 22), so a pid recycled since it was chosen is never hit.
 // Falls back to kill(2) on kernels without pidfd_open. Errors name the pid and the reason.

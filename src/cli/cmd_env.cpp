@@ -80,14 +80,23 @@ std::string dataloader_call(const analyze::EnvAdvice& advice) {
   return fmt::format("DataLoader({})", args);
 }
 
+// Text for a comment line of the script: a line break in it (from a file's content or a
+// report's field) would end the comment and make the rest a command when the script is sourced.
+std::string one_line(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
 std::string script(const std::string& shell, const analyze::EnvAdvice& advice) {
   std::string out = fmt::format("# memscope env --shell {}: source this file before the job.\n", shell);
   for (const auto& item : advice.items) {
     if (!item.is_env) continue;
-    out += fmt::format("# {}\n{}\n", item.reason, assignment(shell, item.name, item.value));
+    out += fmt::format("# {}\n{}\n", one_line(item.reason), assignment(shell, item.name, item.value));
   }
-  out += fmt::format("# In the training script: {}\n", dataloader_call(advice));
-  for (const std::string& note : advice.notes) out += "# note: " + note + "\n";
+  out += fmt::format("# In the training script: {}\n", one_line(dataloader_call(advice)));
+  for (const std::string& note : advice.notes) out += fmt::format("# note: {}\n", one_line(note));
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "act/actions.hpp"
+#include "act/system_actions.hpp"
 #include "analyze/oom.hpp"
 #include "cli/common.hpp"
 #include "cli/exit_codes.hpp"
@@ -51,6 +52,7 @@ struct ViewState {
   size_t first_row = 0;       // scroll offset of the table
   std::string filter_before;  // restored when a filter edit is cancelled
   int kill_pid = 0;
+  uint64_t kill_start_ticks = 0;  // the chosen process's start time: a reused pid is not it
   std::string kill_name;
   std::string message;
   double message_until = 0;
@@ -426,6 +428,7 @@ class InteractiveView {
     const ProcessRow* row = model_.find(state_.selected_pid);
     if (!row) return;
     state_.kill_pid = row->pid;
+    state_.kill_start_ticks = row->start_time_ticks;
     state_.kill_name = row->name;
     state_.before_confirm = from;
     state_.mode = Mode::kConfirmKill;
@@ -438,15 +441,24 @@ class InteractiveView {
       return;
     }
     const std::vector<pid_t> protected_pids = act::protected_pids();
+    const std::vector<int> memscopes = act::other_instances_of_this_program();
     if (std::find(protected_pids.begin(), protected_pids.end(), state_.kill_pid) !=
-        protected_pids.end()) {
-      say(fmt::format("not sent: pid {} is init, memscope or one of its ancestors",
+            protected_pids.end() ||
+        std::find(memscopes.begin(), memscopes.end(), state_.kill_pid) != memscopes.end()) {
+      say(fmt::format("not sent: pid {} is init, a memscope or an ancestor of this one",
                       state_.kill_pid),
           now);
       return;
     }
-    if (::kill(state_.kill_pid, SIGTERM) != 0) {
-      say(fmt::format("SIGTERM to pid {} failed: {}", state_.kill_pid, std::strerror(errno)), now);
+    if (global_.proc_root != "/proc") {  // a fixture tree's pids are not this machine's
+      say(fmt::format("not sent: --proc-root {} is not this machine's /proc", global_.proc_root),
+          now);
+      return;
+    }
+    // The prompt stays up while the table refreshes: the pid may have exited and been reused.
+    const Status sent = act::signal_verified(state_.kill_pid, state_.kill_start_ticks, SIGTERM);
+    if (!sent.ok()) {
+      say(fmt::format("not sent: {}", sent.message()), now);
       return;
     }
     say(fmt::format("sent SIGTERM to pid {} ({})", state_.kill_pid, state_.kill_name), now);
@@ -496,9 +508,9 @@ int usage_error(const std::string& message) {
 }
 
 int interactive_command(const GlobalOptions& global, const InteractiveOptions& options) {
-  if (!(options.interval_seconds >= 0.1) || !std::isfinite(options.interval_seconds)) {
-    return usage_error(
-        fmt::format("--interval must be at least 0.1 seconds (got {})", options.interval_seconds));
+  if (!(options.interval_seconds >= 0.1 && options.interval_seconds <= 86400)) {
+    return usage_error(fmt::format("--interval must be between 0.1 and 86400 seconds (got {})",
+                                   options.interval_seconds));
   }
   if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
     return usage_error("needs a terminal (stdin and stdout must be a tty)");
@@ -547,7 +559,7 @@ int interactive_command(const GlobalOptions& global, const InteractiveOptions& o
 Runner attach_interactive(CLI::App& sub, const GlobalOptions& global) {
   auto options = std::make_shared<InteractiveOptions>();
   sub.add_option("-i,--interval", options->interval_seconds,
-                 "Seconds between refreshes (at least 0.1)")
+                 "Seconds between refreshes (0.1 to 86400)")
       ->capture_default_str();
   sub.add_option("-d,--devices", options->devices, "GPU indices to show (default: all)");
   sub.add_flag("--no-gpu", options->no_gpu, "Do not load NVML; host only");

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -24,7 +25,9 @@
 #include "cli/common.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/options.hpp"
+#include "collect/linux/cgroup_reader.hpp"
 #include "collect/linux/file_access.hpp"
+#include "collect/linux/pid_files.hpp"
 #include "collect/linux/process_collector.hpp"
 #include "collect/linux/system_collector.hpp"
 #include "core/units.hpp"
@@ -313,6 +316,42 @@ int run_monitor(const GlobalOptions& global, const SystemOptions& options) {
 
 // ------------------------------------------------------------------------------------------ swap
 
+// The first memory cgroup whose limit cannot take back the pages its members have in swap
+// (limit - usage of the cgroup holding the limit < their swap), as a one-line reason; empty
+// when every swapped process's cgroup has room (or has no limit).
+std::string cgroup_without_room_for_swap(const procfs::Roots& roots,
+                                         const std::vector<ProcessSample>& processes) {
+  struct Holder {
+    uint64_t limit = 0;
+    uint64_t usage = 0;
+    uint64_t swapped = 0;
+  };
+  std::map<std::string, Holder> holders;  // by the cgroup whose limit applies
+  std::string text;
+  for (const ProcessSample& process : processes) {
+    if (process.swap_bytes == 0) continue;
+    const std::string path = fmt::format("{}/{}/cgroup", roots.proc, process.pid);
+    if (procfs::read_file(procfs::system_file_access(), path, text, 64 * 1024) != 0) continue;
+    const procfs::CgroupReading reading = procfs::read_memory_cgroup(
+        procfs::system_file_access(), roots, procfs::parse_pid_cgroup(text));
+    if (!reading.memory || !reading.memory->limit_bytes) continue;
+    Holder& holder = holders[reading.memory->limit_path];
+    holder.limit = *reading.memory->limit_bytes;
+    holder.usage = reading.limit_holder_usage_bytes;
+    holder.swapped += process.swap_bytes;
+  }
+  for (const auto& [cgroup, holder] : holders) {
+    const uint64_t room = holder.limit - std::min(holder.limit, holder.usage);
+    if (room < holder.swapped) {
+      return fmt::format(
+          "cgroup {} has {} swapped out but only {} of room under its limit {} (swapoff would "
+          "OOM-kill there)",
+          cgroup, format_bytes(holder.swapped), format_bytes(room), format_bytes(holder.limit));
+    }
+  }
+  return {};
+}
+
 int run_swap(const GlobalOptions& global, const SystemOptions& options) {
   const procfs::Roots roots = roots_of(global);
   std::vector<analyze::SwapDevice> devices;
@@ -368,6 +407,11 @@ int run_swap(const GlobalOptions& global, const SystemOptions& options) {
 
   // --clear: outcome lines go to stderr under --json, so stdout stays one JSON document.
   std::ostream& say = options.json ? std::cerr : std::cout;
+  if (mem.total_bytes == 0) {
+    return fail("swap", kExitFailure,
+                fmt::format("--clear: {}/meminfo unreadable: cannot tell what RAM would hold",
+                            global.proc_root));
+  }
   const auto decision = analyze::decide_swap_clear(mem);
   if (decision.nothing_swapped) {
     say << "swap --clear: nothing is swapped out; nothing to do\n";
@@ -377,6 +421,12 @@ int run_swap(const GlobalOptions& global, const SystemOptions& options) {
     return fail("swap", kExitSystemRefused,
                 fmt::format("--clear refused: {} (needs swapped + max(1 GiB, 10 % of MemTotal))",
                             decision.reason));
+  }
+  // swapoff charges each page back to the memory cgroup it came from: a job near its cgroup
+  // limit would be OOM-killed there however much RAM the host has free.
+  if (const std::string crowded = cgroup_without_room_for_swap(roots, processes);
+      !crowded.empty()) {
+    return fail("swap", kExitSystemRefused, fmt::format("--clear refused: {}", crowded));
   }
   if (geteuid() != 0) {
     return fail("swap", kExitSystemRefused,
@@ -436,6 +486,7 @@ int run_kill(const GlobalOptions& global, const SystemOptions& options) {
   }
   std::vector<int> excluded;
   for (const pid_t pid : act::protected_pids()) excluded.push_back(static_cast<int>(pid));
+  for (const int pid : act::other_instances_of_this_program()) excluded.push_back(pid);
   const auto choice = act::choose_kill_target(processes, pattern ? &*pattern : nullptr, excluded);
   if (!choice.victim) {
     if (choice.matched == 0) {
@@ -445,8 +496,8 @@ int run_kill(const GlobalOptions& global, const SystemOptions& options) {
     std::string pids;
     for (const int pid : choice.protected_matches) pids += fmt::format(" {}", pid);
     return fail("kill", kExitFailure,
-                fmt::format("only protected processes match (pid 1, memscope and its "
-                            "ancestors:{}); nothing sent",
+                fmt::format("only protected processes match (pid 1, this memscope and its "
+                            "ancestors, other memscopes:{}); nothing sent",
                             pids));
   }
   const ProcessSample& victim = *choice.victim;

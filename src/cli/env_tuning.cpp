@@ -244,7 +244,26 @@ std::optional<CpuQuota> read_cpu_quota(const procfs::Roots& roots,
   return tightest;
 }
 
+namespace {
+
+Result<analyze::MeasuredAllocConf> read_simulate_report_fields(const std::string& path);
+
+}  // namespace
+
 Result<analyze::MeasuredAllocConf> read_simulate_report(const std::string& path) {
+  // nlohmann's value() throws when a field has another type ("device": "0", "label": null):
+  // that is a damaged report (exit 3), not an internal error.
+  try {
+    return read_simulate_report_fields(path);
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(fmt::format("--snapshot-sim {}: a field has the wrong type ({})", path,
+                                  e.what()));
+  }
+}
+
+namespace {
+
+Result<analyze::MeasuredAllocConf> read_simulate_report_fields(const std::string& path) {
   std::string text;
   if (const int error = procfs::read_file(procfs::system_file_access(), path, text, kMaxReportBytes);
       error != 0) {
@@ -300,6 +319,8 @@ Result<analyze::MeasuredAllocConf> read_simulate_report(const std::string& path)
   }
   return measured;
 }
+
+}  // namespace
 
 Result<analyze::MachineFacts> detect_machine(const GlobalOptions& global,
                                              const EnvTuningOptions& options,

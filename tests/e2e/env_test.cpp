@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -158,6 +159,17 @@ TEST(Env, BadInput) {
   TempDir tmp;
   write_file(tmp.file("not-json"), "{ nope");
   write_file(tmp.file("other.json"), R"({"report": "memscope-fragment", "mode": "snapshot"})");
+  // A simulate report with a field of another type: damaged input (3), not an internal error.
+  const std::string sim_head = R"({"report": "memscope-fragment", "mode": "simulate", )";
+  write_file(tmp.file("bad-snapshot.json"),
+             sim_head + R"("snapshot": 5, "devices": [{"device": 0, "candidates": [{"label": "a"}],
+                 "recommended": {"label": "a"}}]})");
+  write_file(tmp.file("bad-label.json"),
+             sim_head + R"("snapshot": "s", "devices": [{"device": 0, "candidates": [{"label": "a"}],
+                 "recommended": {"label": null}}]})");
+  write_file(tmp.file("bad-device.json"),
+             sim_head + R"("snapshot": "s", "devices": [{"device": "0", "candidates": [],
+                 "recommended": 3}]})");
   struct Case {
     std::vector<std::string> args;
     int exit_code;
@@ -173,6 +185,9 @@ TEST(Env, BadInput) {
       {{"--snapshot-sim", tmp.file("absent.json")}, 3, "cannot read"},
       {{"--snapshot-sim", tmp.file("not-json")}, 3, "not JSON"},
       {{"--snapshot-sim", tmp.file("other.json")}, 3, "not a `memscope fragment --simulate"},
+      {{"--snapshot-sim", tmp.file("bad-snapshot.json")}, 3, "a field has the wrong type"},
+      {{"--snapshot-sim", tmp.file("bad-label.json")}, 3, "a field has the wrong type"},
+      {{"--snapshot-sim", tmp.file("bad-device.json")}, 3, "a field has the wrong type"},
   };
   for (const Case& c : cases) {
     const CommandResult result = env("quota-v2", c.args);
@@ -209,7 +224,18 @@ TEST(Env, MeasuredRecommendationFromFragmentSimulateWins) {
   EXPECT_NE(reason.find(" → "), std::string::npos) << reason;
 }
 
+// What run --tune sets, removed from this test's own environment (which its children inherit):
+// a variable set by whoever runs the tests would otherwise be kept as the user's value.
+void unset_tuned_variables() {
+  for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                           "MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "TOKENIZERS_PARALLELISM",
+                           "PYTORCH_CUDA_ALLOC_CONF"}) {
+    ::unsetenv(name);
+  }
+}
+
 TEST(RunTune, TheJobSeesTheRecommendedVariablesAndTheSessionRecordsThem) {
+  unset_tuned_variables();
   TempDir tmp;
   // What env recommends on this machine (no fixture: run samples the real system).
   std::map<std::string, std::string> environment = one_gpu();
@@ -248,6 +274,7 @@ TEST(RunTune, TheJobSeesTheRecommendedVariablesAndTheSessionRecordsThem) {
 }
 
 TEST(RunTune, WithoutTuneNothingIsAdded) {
+  unset_tuned_variables();
   TempDir tmp;
   const CommandResult result = run_command(
       {memscope_binary(), "run", "--no-gpu", "--interval", "0.1", "--output", tmp.file("s.db"),

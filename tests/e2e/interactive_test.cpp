@@ -19,11 +19,12 @@ TEST(Interactive, RefusesBadInputWithADocumentedStatus) {
       {{"interactive"}, 2, "memscope interactive: needs a terminal"},
       {{"top"}, 2, "memscope interactive: needs a terminal"},
       {{"interactive", "--no-gpu"}, 2, "needs a terminal"},
-      {{"interactive", "--interval", "0.05"}, 2, "--interval must be at least 0.1 seconds"},
-      {{"top", "--interval", "0"}, 2, "--interval must be at least 0.1 seconds"},
-      {{"interactive", "--interval", "-1"}, 2, "--interval must be at least 0.1 seconds"},
+      {{"interactive", "--interval", "0.05"}, 2, "--interval must be between 0.1 and 86400 seconds"},
+      {{"top", "--interval", "0"}, 2, "--interval must be between 0.1 and 86400 seconds"},
+      {{"interactive", "--interval", "-1"}, 2, "--interval must be between 0.1 and 86400 seconds"},
       {{"interactive", "--interval", "nan"}, 2, "--interval"},
       {{"interactive", "--interval", "soon"}, 2, "--interval"},
+      {{"interactive", "--interval", "3e6"}, 2, "--interval must be between 0.1 and 86400 seconds"},
       {{"interactive", "--no-such-flag"}, 2, "no-such-flag"},
   };
   for (const Case& c : cases) {

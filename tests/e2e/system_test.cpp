@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -266,6 +267,45 @@ TEST(SystemSwap, ClearRefusesWhenRamCannotHoldTheSwappedPages) {
       << result.err;
 }
 
+TEST(SystemSwap, ClearRefusesWhenACgroupCannotTakeBackItsSwappedPages) {
+  // healthy's RAM check passes (1 GiB swapped, 48 GiB available), but pid 2001 (768 MiB in
+  // swap) sits in a cgroup with 512 MiB of room: swapoff would OOM-kill it there.
+  TempDir tmp;
+  std::filesystem::copy(tree("healthy"), tmp.file("proc"), std::filesystem::copy_options::recursive);
+  write_file(tmp.file("proc/2001/cgroup"), "0::/job.scope\n");
+  std::filesystem::create_directories(tmp.file("sys/fs/cgroup/job.scope"));
+  write_file(tmp.file("sys/fs/cgroup/cgroup.controllers"), "cpu memory pids\n");
+  write_file(tmp.file("sys/fs/cgroup/job.scope/memory.max"), "8589934592\n");
+  write_file(tmp.file("sys/fs/cgroup/job.scope/memory.current"), "8053063680\n");
+  const auto result =
+      run_command({memscope_binary(), "--proc-root", tmp.file("proc"), "--sys-root",
+                   tmp.file("sys"), "system", "swap", "--clear"},
+                  {}, 30);
+  EXPECT_EQ(result.exit_code, 4) << result.err;
+  EXPECT_NE(result.err.find("--clear refused: cgroup /job.scope has 768.0 MiB swapped out but "
+                            "only 512.0 MiB of room under its limit 8.0 GiB"),
+            std::string::npos)
+      << result.err;
+
+  // With room for it, the refusal is the fixture tree's (or root's) again.
+  write_file(tmp.file("sys/fs/cgroup/job.scope/memory.current"), "1073741824\n");
+  const auto roomy =
+      run_command({memscope_binary(), "--proc-root", tmp.file("proc"), "--sys-root",
+                   tmp.file("sys"), "system", "swap", "--clear"},
+                  {}, 30);
+  EXPECT_EQ(roomy.exit_code, 4) << roomy.err;
+  EXPECT_EQ(roomy.err.find("cgroup /job.scope"), std::string::npos) << roomy.err;
+}
+
+TEST(SystemSwap, ClearFailsWhenMeminfoIsUnreadable) {
+  TempDir tmp;
+  std::filesystem::copy(tree("healthy"), tmp.file("proc"), std::filesystem::copy_options::recursive);
+  std::filesystem::remove(tmp.file("proc/meminfo"));
+  const auto result = system_in(tmp.file("proc"), {"swap", "--clear"});
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find("meminfo unreadable"), std::string::npos) << result.err;
+}
+
 TEST(SystemSwap, ClearNeverActsOnAFixtureTree) {
   const auto result = system_in(tree("healthy"), {"swap", "--clear"});
   EXPECT_EQ(result.exit_code, 4) << result.err;
@@ -370,6 +410,25 @@ TEST(SystemKill, LiveNeverChoosesMemscopeItself) {
   const auto result = system_in("/proc", {"kill", "--match", token, "--yes"});
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
   EXPECT_NE(result.err.find("only protected processes match"), std::string::npos) << result.err;
+}
+
+TEST(SystemKill, LiveNeverChoosesAnotherMemscope) {
+  // Another memscope (like `memscope run -- python train.py`, whose command line carries the
+  // job's) matches the pattern and is never chosen.
+  const std::string token = unique_token() + "other";
+  TempDir tmp;
+  BackgroundCommand other({memscope_binary(), "system", "monitor", "--interval", "1",
+                           "--duration", "60", "--log", tmp.file(token + ".log")});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!std::filesystem::exists(tmp.file(token + ".log")) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto result = system_in("/proc", {"kill", "--match", token, "--yes"});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.err.find("only protected processes match"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find(std::to_string(other.pid())), std::string::npos) << result.err;
+  EXPECT_EQ(::kill(other.pid(), 0), 0);  // still running
 }
 
 }  // namespace
