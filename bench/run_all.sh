@@ -33,6 +33,10 @@
 #                AGENT_SECONDS (10) per row, 1 and 8 connections, as found and while one busy
 #                bench/cpu_job per core loads the machine: latency p50/p99 and requests/s. Not in
 #                the default set (it needs wrk and the fake NVML library).
+#   buffer_pool  bench/buffer_pool_bench: BufferPool's compression ratio and put/get throughput
+#                (none, lz4, zstd; spilling with a quarter of the memory) on cart-pole replay chunks,
+#                a sensor array and Zipf token ids, against a plain std::unordered_map.
+#                POOL_MIB (32) MiB per data set, ROUNDS rounds, spill files under $TMPDIR or /tmp.
 # Environment: BUILD (default build-bench), ROUNDS (3), SAMPLE_SECONDS (30), SIZES (1,100,1000),
 # JOB_ITERATIONS (cpu_job's loop count; 7e9 is about 17 s here), JOBS (ninja -j, 2),
 # TREE_SIZE (1000) and TREE_SECONDS (20) for rss, MALLOC_PAIRS for tracking.
@@ -55,6 +59,7 @@ TARGETS=(sample_cost cpu_job oom_eval memscope memscope_spawn_tree)
 [[ " ${MEASUREMENTS[*]} " == *" tracking "* ]] && TARGETS+=(malloc_bench memscope_track)
 [[ " ${MEASUREMENTS[*]} " == *" fragment "* ]] && TARGETS+=(alloc_sim_bench)
 [[ " ${MEASUREMENTS[*]} " == *" agent "* ]] && TARGETS+=(metrics_render fake_nvml)
+[[ " ${MEASUREMENTS[*]} " == *" buffer_pool "* ]] && TARGETS+=(buffer_pool_bench)
 ninja -C "$BUILD" -j"${JOBS:-2}" "${TARGETS[@]}" >&2
 
 MEMSCOPE=$BUILD/memscope
@@ -444,8 +449,16 @@ PY
     echo "The agent during the $((4 * AGENT_SECONDS)) s of scraping: $(calc '%.2f' "$agent_cpu / $(getconf CLK_TCK)") s of CPU; its own figures at the end: samples $samples, latest sample $(calc '%.1f' "1000 * $sample_cost") ms, latest /metrics render $(calc '%.3f' "1000 * $render") ms."
     echo
     ;;
+  buffer_pool)
+    echo "## BufferPool: compression and throughput against plain in-memory storage (load at start: $(cut -d' ' -f1 /proc/loadavg))"
+    echo
+    echo "\`$BUILD/bench/buffer_pool_bench --mib ${POOL_MIB:-32} --rounds $ROUNDS --spill-dir $WORK\`"
+    echo
+    "$BUILD/bench/buffer_pool_bench" --mib "${POOL_MIB:-32}" --rounds "$ROUNDS" --spill-dir "$WORK"
+    echo
+    ;;
   *)
-    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom, tracking, fragment, agent)" >&2
+    echo "run_all.sh: unknown measurement '$measurement' (sample_cost, overhead, rss, bigrss, realtime, oom, tracking, fragment, agent, buffer_pool)" >&2
     exit 2
     ;;
   esac

@@ -13,7 +13,7 @@ cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs"
 
 echo "== clang-tidy (.clang-tidy: its checks are errors)"
-find src -name '*.cpp' ! -name '*_test.cpp' -print0 |
+find src python/src examples -name '*.cpp' ! -name '*_test.cpp' -print0 |
   xargs -0 -P "$jobs" -n 8 clang-tidy-14 -p build/release --quiet
 
 echo "== clang 14 build + unit tests"

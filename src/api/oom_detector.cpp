@@ -65,8 +65,7 @@ Status check_options(const OOMDetectorOptions& options) {
   if (options.limit_bytes && *options.limit_bytes == 0) {
     return make_error("limit_bytes must be > 0");
   }
-  if (!(options.warn_at > analyze::RiskLevel::kLow &&
-        options.warn_at <= analyze::RiskLevel::kCritical)) {
+  if (!(options.warn_at > RiskLevel::kLow && options.warn_at <= RiskLevel::kCritical)) {
     return make_error(
         "warn_at must be medium, high or critical (a warning at low would fire for "
         "every resource)");
@@ -75,6 +74,20 @@ Status check_options(const OOMDetectorOptions& options) {
 }
 
 }  // namespace
+
+const char* risk_level_name(RiskLevel level) { return analyze::to_string(to_analyze(level)); }
+
+std::optional<RiskLevel> parse_risk_level_name(std::string_view name) {
+  const std::optional<analyze::RiskLevel> parsed = analyze::parse_risk_level(name);
+  if (!parsed) return std::nullopt;
+  return static_cast<RiskLevel>(static_cast<int>(*parsed));
+}
+
+analyze::RiskLevel to_analyze(RiskLevel level) {
+  static_assert(static_cast<int>(RiskLevel::kCritical) ==
+                static_cast<int>(analyze::RiskLevel::kCritical));
+  return static_cast<analyze::RiskLevel>(static_cast<int>(level));
+}
 
 OomPrediction to_prediction(const analyze::Assessment& assessment) {
   OomPrediction prediction;
@@ -161,7 +174,7 @@ void OOMDetector::Impl::take_sample() {
   {
     std::lock_guard lock(state_mutex);
     for (const analyze::LevelChange& change : monitor.add(sample)) {
-      if (change.to > change.from && change.to >= options.warn_at) {
+      if (change.to > change.from && change.to >= to_analyze(options.warn_at)) {
         warnings.push_back(to_prediction(change.assessment));
       }
     }

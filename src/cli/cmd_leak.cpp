@@ -26,6 +26,7 @@
 #include "collect/trace_csv.hpp"
 #include "core/log.hpp"
 #include "core/units.hpp"
+#include "report/leak_report.hpp"
 #include "store/session_reader.hpp"
 
 namespace memscope::cli {
@@ -54,29 +55,6 @@ struct LeakOptions {
 int usage_error(const std::string& message) {
   std::cerr << "memscope leak: " << message << "\n";
   return kExitUsage;
-}
-
-double rounded(double value) { return std::round(value * 1000.0) / 1000.0; }
-
-nlohmann::json verdict_json(const analyze::LeakVerdict& v) {
-  return {{"pid", v.pid},
-          {"comm", v.comm},
-          {"memory", v.memory},
-          {"verdict", v.verdict},
-          {"reason", v.reason},
-          {"confidence", rounded(v.confidence)},
-          {"growth_mb_per_min", rounded(v.growth_bytes_per_second * 60 / kMiB)},
-          {"recent_growth_mb_per_min", rounded(v.recent_growth_bytes_per_second * 60 / kMiB)},
-          {"projected_growth_bytes_per_hour",
-           static_cast<uint64_t>(std::max(0.0, v.projected_growth_bytes_per_hour))},
-          {"first_bytes", v.first_bytes},
-          {"current_bytes", v.current_bytes},
-          {"peak_bytes", v.peak_bytes},
-          {"rss_bytes", v.rss_bytes},
-          {"pss_bytes", v.pss_bytes},
-          {"first_seen_seconds", rounded(v.first_seen_seconds)},
-          {"last_seen_seconds", rounded(v.last_seen_seconds)},
-          {"warmup_end_seconds", rounded(v.warmup_end_seconds)}};
 }
 
 void print_verdicts(const std::vector<analyze::LeakVerdict>& verdicts, bool tracked) {
@@ -112,14 +90,7 @@ int finish(const LeakOptions& options, const analyze::LeakDetector& detector,
     }
   }
   if (!options.output.empty()) {
-    nlohmann::json document = {{"report", "memscope-leak"},
-                               {"schema_version", 1},
-                               {"source", source},
-                               {"threshold_mb_per_min", options.threshold_mb_per_min},
-                               {"processes", nlohmann::json::array()}};
-    for (const analyze::LeakVerdict& v : verdicts) {
-      document["processes"].push_back(verdict_json(v));
-    }
+    nlohmann::json document = report::leak_json(source, options.threshold_mb_per_min, verdicts);
     if (traces != nullptr) add_tracking_json(document, *traces);
     if (Status written = write_text_file(
             options.output,
