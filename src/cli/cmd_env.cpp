@@ -326,7 +326,8 @@ Runner attach_env(CLI::App& sub, const GlobalOptions& global) {
                  "install locations; 'unknown' to skip)");
   sub.add_option("--snapshot-sim", options->tuning.snapshot_sim,
                  "A `memscope fragment --simulate SNAP --output F.json` report: its measured "
-                 "PYTORCH_CUDA_ALLOC_CONF wins");
+                 "PYTORCH_CUDA_ALLOC_CONF wins (default: the newest such report in the working "
+                 "directory; 'none': none)");
   sub.add_flag("--no-gpu", options->no_gpu, "Do not load NVML; advise as for a host without GPUs");
   return [&global, options]() { return env_command(global, *options); };
 }

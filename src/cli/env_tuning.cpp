@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <cstdlib>
 #include <iostream>
 #include <system_error>
@@ -394,12 +395,52 @@ Result<analyze::MachineFacts> detect_machine(const GlobalOptions& global,
     facts.torch_version_source = std::move(source);
   }
 
-  if (!options.snapshot_sim.empty()) {
+  if (options.snapshot_sim == "none") {
+    // The user says so: no measured setting, not even one found in the working directory.
+  } else if (!options.snapshot_sim.empty()) {
     auto measured = read_simulate_report(options.snapshot_sim);
     if (!measured) return measured.error();
     facts.measured = std::move(*measured);
+  } else if (auto found = find_simulate_report(".")) {
+    notes.push_back(fmt::format(
+        "using the fragment --simulate results in {} (the newest such report in the working "
+        "directory; --snapshot-sim none ignores it)",
+        found->source));
+    facts.measured = std::move(*found);
   }
   return facts;
+}
+
+std::optional<analyze::MeasuredAllocConf> find_simulate_report(const std::string& directory) {
+  // Only files small enough to be a report (a simulate report of many devices and candidates
+  // is a few KiB); anything unreadable or not such a report is passed over silently: it was
+  // not named by the user.
+  constexpr uintmax_t kMaxCandidateBytes = 4 * 1024 * 1024;
+  constexpr int kMaxFilesLooked = 256;
+  std::optional<analyze::MeasuredAllocConf> newest;
+  std::filesystem::file_time_type newest_time{};
+  std::error_code error;
+  std::filesystem::directory_iterator entries(directory, error);
+  int looked = 0;
+  for (; !error && entries != std::filesystem::directory_iterator() && looked < kMaxFilesLooked;
+       entries.increment(error)) {
+    const std::filesystem::directory_entry& entry = *entries;
+    if (entry.path().extension() != ".json") continue;
+    std::error_code file_error;
+    if (!entry.is_regular_file(file_error) || file_error) continue;
+    const uintmax_t size = entry.file_size(file_error);
+    if (file_error || size > kMaxCandidateBytes) continue;
+    ++looked;
+    const auto time = entry.last_write_time(file_error);
+    if (file_error || (newest && time <= newest_time)) continue;
+    const std::string path = directory == "." ? entry.path().filename().string()
+                                              : entry.path().string();
+    auto measured = read_simulate_report(path);
+    if (!measured) continue;
+    newest = std::move(*measured);
+    newest_time = time;
+  }
+  return newest;
 }
 
 std::vector<TunedVariable> apply_recommendations(const analyze::EnvAdvice& advice) {

@@ -17,7 +17,8 @@ namespace memscope::cli {
 
 struct EnvTuningOptions {
   std::string torch_version;  // "" detect; "unknown" do not; else the version to assume
-  std::string snapshot_sim;   // a `fragment --simulate --output` JSON file, or ""
+  std::string snapshot_sim;   // a `fragment --simulate --output` JSON file; "" look for one in
+                              // the working directory; "none" use none
   unsigned processes = 1;     // --procs
   bool use_gpus = true;
 };
@@ -41,6 +42,10 @@ std::optional<CpuQuota> read_cpu_quota(const procfs::Roots& roots,
 
 // A `fragment --simulate --output F.json` report: the first device's recommendation.
 Result<analyze::MeasuredAllocConf> read_simulate_report(const std::string& path);
+// The newest `fragment --simulate` report among the *.json files of `directory` (at most 256
+// looked at, each at most 4 MiB); nullopt when there is none. Used when --snapshot-sim is not
+// given (and not "none").
+std::optional<analyze::MeasuredAllocConf> find_simulate_report(const std::string& directory);
 
 // Everything recommend_env needs. Fails only for a bad --snapshot-sim file (exit 3).
 Result<analyze::MachineFacts> detect_machine(const GlobalOptions& global,

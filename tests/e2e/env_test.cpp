@@ -224,6 +224,39 @@ TEST(Env, MeasuredRecommendationFromFragmentSimulateWins) {
   EXPECT_NE(reason.find(" → "), std::string::npos) << reason;
 }
 
+TEST(Env, FindsTheNewestSimulateReportInTheWorkingDirectory) {
+  TempDir tmp;
+  const std::string snapshot = test_data_dir() + "/snapshots/fragmented.pickle";
+  const CommandResult simulated = run_command(
+      {memscope_binary(), "fragment", "--simulate", snapshot, "--output", tmp.file("sim.json")});
+  ASSERT_EQ(simulated.exit_code, 0) << simulated.err;
+  const std::string config =
+      nlohmann::json::parse(read_file(tmp.file("sim.json")))["devices"][0]["recommended"]["config"];
+  // Other JSON files beside it (not reports, broken) are passed over without a complaint.
+  write_file(tmp.file("a-config.json"), R"({"hidden_size": 4096})");
+  write_file(tmp.file("broken.json"), "{ nope");
+  const auto env_in_dir = [&](const std::string& extra) {
+    return run_command({"sh", "-c",
+                        "cd \"$0\" && exec \"$1\" --proc-root \"$2\"/proc --sys-root \"$2\"/sys "
+                        "env --json --torch-version 2.4 " + extra,
+                        tmp.path(), memscope_binary(), fixture("quota-v2")},
+                       one_gpu(), 60);
+  };
+  const CommandResult found = env_in_dir("");
+  ASSERT_EQ(found.exit_code, 0) << found.err;
+  const nlohmann::json doc = nlohmann::json::parse(found.out);
+  EXPECT_EQ(doc["env"]["PYTORCH_CUDA_ALLOC_CONF"], config) << found.out;
+  EXPECT_NE(found.out.find("using the fragment --simulate results in sim.json"), std::string::npos)
+      << found.out;
+
+  // --snapshot-sim none: the generic rule (torch 2.4: expandable segments).
+  const CommandResult ignored = env_in_dir("--snapshot-sim none");
+  ASSERT_EQ(ignored.exit_code, 0) << ignored.err;
+  EXPECT_EQ(nlohmann::json::parse(ignored.out)["env"]["PYTORCH_CUDA_ALLOC_CONF"],
+            "expandable_segments:True")
+      << ignored.out;
+}
+
 // What run --tune sets, removed from this test's own environment (which its children inherit):
 // a variable set by whoever runs the tests would otherwise be kept as the user's value.
 void unset_tuned_variables() {
