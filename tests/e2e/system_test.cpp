@@ -201,15 +201,27 @@ TEST(SystemMonitor, StdoutWithoutPsiOrSwapShowsDashes) {
 
 TEST(SystemMonitor, SigtermOrSigintEndsAfterACompleteLineWithStatusZero) {
   for (const int signal_number : {SIGTERM, SIGINT}) {
+    // Signalled once the header and a first line are in the log (a bounded poll, not a fixed
+    // sleep: a sanitizer build takes a while to start), in the middle of the next interval.
+    TempDir tmp;
+    const std::string log = tmp.file("monitor.log");
     BackgroundCommand monitor({memscope_binary(), "--proc-root", tree("healthy"), "system",
-                               "monitor", "--interval", "0.2"});
-    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+                               "monitor", "--interval", "0.2", "--log", log});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    auto lines_in_log = [&]() -> size_t {
+      return std::filesystem::exists(log) ? count_lines(read_file(log)) : 0;
+    };
+    while (lines_in_log() < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
     monitor.signal(signal_number);
     const auto result = monitor.wait(10);
     EXPECT_EQ(result.exit_code, 0) << signal_number << ": " << result.err;
-    ASSERT_GE(count_lines(result.out), 2u) << result.out;
-    EXPECT_EQ(result.out.back(), '\n');
-    EXPECT_TRUE(std::regex_search(result.out, kMonitorLine)) << result.out;
+    const std::string text = read_file(log);
+    ASSERT_GE(count_lines(text), 2u) << text;
+    EXPECT_EQ(text.back(), '\n');
+    EXPECT_TRUE(std::regex_search(text, kMonitorLine)) << text;
   }
 }
 
@@ -362,8 +374,21 @@ class GrowingPair {
                 "exec -a " + token + "-small " + grow_binary() + " 80 8 " + small_marker_ + " 60"}),
         big_({"bash", "-c",
               "exec -a " + token + "-big " + grow_binary() + " 320 64 " + big_marker_ + " 60"}) {
-    // Both exec'd and holding their memory (64 MiB in two 32 MiB slices, 0.1 s apart).
-    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    // Both exec'd and holding their memory (8 and 64 MiB): a bounded poll of VmRSS, since a
+    // loaded machine (or a sanitizer run) can take longer than the 0.2 s the growth needs.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while ((rss_mib(small_.pid()) < 8 || rss_mib(big_.pid()) < 64) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  static uint64_t rss_mib(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) / 1024;
+    }
+    return 0;
   }
   bool alive(const BackgroundCommand& command) const { return kill(command.pid(), 0) == 0; }
   TempDir dir_;
