@@ -12,7 +12,6 @@
 #include "analyze/leak.hpp"
 #include "api/periodic_thread.hpp"
 #include "collect/sampler.hpp"
-#include "core/log.hpp"
 #include "report/leak_report.hpp"
 
 namespace memscope {
@@ -108,16 +107,9 @@ MemoryLeakDetector::~MemoryLeakDetector() { stop_monitoring(); }
 Result<std::unique_ptr<MemoryLeakDetector>> MemoryLeakDetector::create(
     const LeakDetectorOptions& options) {
   if (Status checked = check_options(options); !checked) return checked.error();
-  SamplerOptions sampler_options;
-  sampler_options.roots.proc = options.proc_root;
-  sampler_options.roots.sys = options.sys_root;
-  sampler_options.use_gpus = options.gpus;
-  sampler_options.nvml_library = options.nvml_library;
-  auto sampler = Sampler::create(sampler_options);
+  auto sampler = api::open_sampler(
+      {options.proc_root, options.sys_root, options.gpus, options.nvml_library, {}, options.pid});
   if (!sampler) return sampler.error();
-  for (const std::string& note : (*sampler)->notes()) log::info("{}", note);
-  const int pid = options.pid > 0 ? options.pid : static_cast<int>(getpid());
-  (*sampler)->set_scope(pid, pid);
   std::unique_ptr<MemoryLeakDetector> detector(new MemoryLeakDetector());
   detector->impl_ = std::make_unique<Impl>(options, std::move(*sampler));
   return detector;

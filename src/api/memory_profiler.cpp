@@ -173,22 +173,9 @@ Result<std::unique_ptr<MemoryProfiler>> MemoryProfiler::create(
   if (!options.gpus && !options.devices.empty()) {
     return make_error("devices: GPUs were asked for with gpus = false");
   }
-  SamplerOptions sampler_options;
-  sampler_options.roots.proc = options.proc_root;
-  sampler_options.roots.sys = options.sys_root;
-  sampler_options.use_gpus = options.gpus;
-  sampler_options.nvml_library = options.nvml_library;
-  sampler_options.devices = options.devices;
-  auto sampler = Sampler::create(sampler_options);
+  auto sampler = api::open_sampler({options.proc_root, options.sys_root, options.gpus,
+                                    options.nvml_library, options.devices, options.pid});
   if (!sampler) return sampler.error();
-  if (!options.devices.empty() && !(*sampler)->has_gpus()) {
-    return make_error(fmt::format(
-        "devices: no GPU can be read ({})",
-        (*sampler)->notes().empty() ? "NVML is not available" : (*sampler)->notes().front()));
-  }
-  for (const std::string& note : (*sampler)->notes()) log::info("{}", note);
-  const int pid = options.pid > 0 ? options.pid : static_cast<int>(getpid());
-  (*sampler)->set_scope(pid, pid);
 
   std::unique_ptr<MemoryProfiler> profiler(new MemoryProfiler());
   profiler->impl_ = std::make_unique<Impl>(options, std::move(*sampler));

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <thread>
 
+#include "api/periodic_thread.hpp"
 #include "collect/sampler.hpp"
 #include "core/log.hpp"
 
@@ -210,15 +211,9 @@ Result<std::unique_ptr<OOMDetector>> OOMDetector::create(const OOMDetectorOption
   if (Status checked = check_options(options); !checked) return checked.error();
 
   const int pid = options.pid > 0 ? options.pid : static_cast<int>(getpid());
-  SamplerOptions sampler_options;
-  sampler_options.roots.proc = options.proc_root;
-  sampler_options.roots.sys = options.sys_root;
-  sampler_options.use_gpus = options.gpus;
-  sampler_options.nvml_library = options.nvml_library;
-  auto sampler = Sampler::create(sampler_options);
+  auto sampler = api::open_sampler(
+      {options.proc_root, options.sys_root, options.gpus, options.nvml_library, {}, pid});
   if (!sampler) return sampler.error();
-  for (const std::string& note : (*sampler)->notes()) log::info("{}", note);
-  (*sampler)->set_scope(pid, pid);
 
   analyze::ModelParams params;
   params.threshold_percent = options.threshold_percent;

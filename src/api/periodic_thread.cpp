@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <utility>
+
+#include "core/log.hpp"
 
 namespace memscope::api {
 
@@ -87,6 +90,26 @@ Status check_pid(int pid, const std::string& proc_root) {
     }
   }
   return {};
+}
+
+Result<std::unique_ptr<Sampler>> open_sampler(const SamplerSetup& setup) {
+  SamplerOptions options;
+  options.roots.proc = setup.proc_root;
+  options.roots.sys = setup.sys_root;
+  options.use_gpus = setup.gpus;
+  options.nvml_library = setup.nvml_library;
+  options.devices = setup.devices;
+  auto sampler = Sampler::create(options);
+  if (!sampler) return sampler.error();
+  if (!setup.devices.empty() && !(*sampler)->has_gpus()) {
+    return make_error(fmt::format(
+        "devices: no GPU can be read ({})",
+        (*sampler)->notes().empty() ? "NVML is not available" : (*sampler)->notes().front()));
+  }
+  for (const std::string& note : (*sampler)->notes()) log::info("{}", note);
+  const int pid = setup.pid > 0 ? setup.pid : static_cast<int>(getpid());
+  (*sampler)->set_scope(pid, pid);
+  return sampler;
 }
 
 }  // namespace memscope::api

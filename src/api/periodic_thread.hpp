@@ -11,6 +11,10 @@
 #include <string>
 #include <thread>
 
+#include <memory>
+#include <vector>
+
+#include "collect/sampler.hpp"
 #include "core/result.hpp"
 
 namespace memscope::api {
@@ -49,5 +53,18 @@ int64_t unix_ms_now();
 // Shared option checks; errors name the option.
 Status check_interval(const char* name, double seconds, double minimum);
 Status check_pid(int pid, const std::string& proc_root);
+
+// The sampler every API object watches with: host and GPUs (all, or `devices`, which then must
+// be readable) under the given roots, scoped to the process tree of `pid` (0: this process);
+// its notes (no NVML, unreadable files) are logged.
+struct SamplerSetup {
+  std::string proc_root;
+  std::string sys_root;
+  bool gpus = true;
+  std::string nvml_library;
+  std::vector<int> devices;
+  int pid = 0;
+};
+Result<std::unique_ptr<Sampler>> open_sampler(const SamplerSetup& setup);
 
 }  // namespace memscope::api
