@@ -585,4 +585,10 @@ std::vector<pid_t> protected_pids() {
   return excluded;
 }
 
+Status signal_verified(pid_t pid, uint64_t start_time_ticks, int signal_number) {
+  const Sent sent = send_verified(pid, start_time_ticks, signal_number, false);
+  if (!sent.ok) return make_error(sent.error);
+  return Status::success();
+}
+
 }  // namespace memscope::act

@@ -106,6 +106,12 @@ class ActionRunner {
 // PID 1, memscope itself and its ancestors: never a victim, never a target of an action.
 std::vector<pid_t> protected_pids();
 
+// Sends the signal through a pidfd opened now, after checking that /proc/PID/stat still shows
+// `start_time_ticks` (field 22; 0 skips the check), so a pid recycled since it was chosen is
+// never hit (the error says "... not sent"). Falls back to kill(2) on kernels without pidfds.
+// The same send the OOM actions use; errors name the signal, the pid and the reason.
+Status signal_verified(pid_t pid, uint64_t start_time_ticks, int signal_number);
+
 // The environment variables an exec action gets (also documented in the README):
 // MEMSCOPE_LEVEL, MEMSCOPE_RESOURCE, MEMSCOPE_USAGE_PERCENT, MEMSCOPE_USED_BYTES,
 // MEMSCOPE_LIMIT_BYTES, MEMSCOPE_GROWTH_MB_PER_SEC, MEMSCOPE_PREDICTED_OOM_SECONDS (empty when

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,35 +36,6 @@ CleanupStep write_knob(std::string action, const std::string& path) {
   }
   close(fd);
   return step;
-}
-
-// Field 22 of /proc/PID/stat; comm (field 2) may hold spaces and ')', so count from the last ')'.
-std::optional<uint64_t> start_time_of(int pid) {
-  const std::string path = fmt::format("/proc/{}/stat", pid);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  char buffer[4096];
-  const ssize_t size = read(fd, buffer, sizeof buffer);
-  close(fd);
-  if (size <= 0) return std::nullopt;
-  std::string_view rest(buffer, static_cast<size_t>(size));
-  const auto close_paren = rest.rfind(')');
-  if (close_paren == std::string_view::npos) return std::nullopt;
-  rest.remove_prefix(close_paren + 1);
-  for (int field = 3; field <= 22; ++field) {
-    const auto start = rest.find_first_not_of(' ');
-    if (start == std::string_view::npos) return std::nullopt;
-    rest.remove_prefix(start);
-    const auto end = std::min(rest.find_first_of(" \n"), rest.size());
-    if (field == 22) {
-      uint64_t ticks = 0;
-      const auto [ptr, error] = std::from_chars(rest.data(), rest.data() + end, ticks);
-      if (error != std::errc() || ptr != rest.data() + end) return std::nullopt;
-      return ticks;
-    }
-    rest.remove_prefix(end);
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -173,34 +143,6 @@ std::vector<int> other_instances_of_this_program() {
   }
   ::closedir(dir);
   return pids;
-}
-
-Status signal_verified(int pid, uint64_t start_time_ticks, int signal_number) {
-  const char* abbreviation = sigabbrev_np(signal_number);
-  const std::string name =
-      abbreviation != nullptr ? fmt::format("SIG{}", abbreviation) : std::to_string(signal_number);
-  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0U));
-  if (pidfd < 0 && errno != ENOSYS) {
-    return make_error(fmt::format("{} to pid {} failed: {}", name, pid,
-                                  errno == ESRCH ? "it has exited" : errno_text(errno)));
-  }
-  const auto now_started = start_time_of(pid);
-  if (!now_started || *now_started != start_time_ticks) {
-    if (pidfd >= 0) close(pidfd);
-    return make_error(
-        fmt::format("pid {} is no longer the process chosen (it exited{}); {} not sent", pid,
-                    now_started ? " and the pid was reused" : "", name));
-  }
-  const int rc =
-      pidfd >= 0
-          ? static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0U))
-          : kill(pid, signal_number);
-  const int error_number = errno;
-  if (pidfd >= 0) close(pidfd);
-  if (rc != 0) {
-    return make_error(fmt::format("{} to pid {} failed: {}", name, pid, errno_text(error_number)));
-  }
-  return Status::success();
 }
 
 }  // namespace memscope::act

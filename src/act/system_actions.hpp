@@ -57,9 +57,6 @@ KillChoice choose_kill_target(const std::vector<ProcessSample>& processes,
 // a pattern that matches the job matches the wrapper). Not for a library inside python3.
 std::vector<int> other_instances_of_this_program();
 
-// Sends the signal through a pidfd opened now, after checking that <proc>/PID/stat still
-// shows `start_time_ticks` (field 22), so a pid recycled since it was chosen is never hit.
-// Falls back to kill(2) on kernels without pidfd_open. Errors name the pid and the reason.
-Status signal_verified(int pid, uint64_t start_time_ticks, int signal_number);
+// Sending to the chosen process: act::signal_verified (act/actions.hpp).
 
 }  // namespace memscope::act

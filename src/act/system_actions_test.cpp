@@ -8,6 +8,7 @@
 
 #include <sstream>
 
+#include "act/actions.hpp"
 #include "test_support.hpp"
 
 namespace memscope::act {
