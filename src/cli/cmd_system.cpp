@@ -65,11 +65,7 @@ int fail(const std::string& command, int status, const std::string& message) {
 procfs::Roots roots_of(const GlobalOptions& global) { return {global.proc_root, global.sys_root}; }
 
 std::optional<std::string> read_text(const std::string& path) {
-  std::string text;
-  if (procfs::read_file(procfs::system_file_access(), path, text, kMaxProcFileBytes) != 0) {
-    return std::nullopt;
-  }
-  return text;
+  return read_small_file(path, kMaxProcFileBytes);
 }
 
 std::optional<uint64_t> read_pid_max(const std::string& proc_root) {
@@ -327,13 +323,12 @@ std::string cgroup_without_room_for_swap(const procfs::Roots& roots,
     uint64_t swapped = 0;
   };
   std::map<std::string, Holder> holders;  // by the cgroup whose limit applies
-  std::string text;
   for (const ProcessSample& process : processes) {
     if (process.swap_bytes == 0) continue;
-    const std::string path = fmt::format("{}/{}/cgroup", roots.proc, process.pid);
-    if (procfs::read_file(procfs::system_file_access(), path, text, 64 * 1024) != 0) continue;
+    const auto text = read_text(fmt::format("{}/{}/cgroup", roots.proc, process.pid));
+    if (!text) continue;
     const procfs::CgroupReading reading = procfs::read_memory_cgroup(
-        procfs::system_file_access(), roots, procfs::parse_pid_cgroup(text));
+        procfs::system_file_access(), roots, procfs::parse_pid_cgroup(*text));
     if (!reading.memory || !reading.memory->limit_bytes) continue;
     Holder& holder = holders[reading.memory->limit_path];
     holder.limit = *reading.memory->limit_bytes;

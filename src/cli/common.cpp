@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "cli/exit_codes.hpp"
+#include "collect/linux/file_access.hpp"
 #include "core/log.hpp"
 
 namespace memscope::cli {
@@ -164,6 +165,14 @@ Status write_text_file(const std::string& path, const std::string& text) {
   out.close();
   if (!out) return make_error(fmt::format("cannot write '{}': write failed", path));
   return {};
+}
+
+std::optional<std::string> read_small_file(const std::string& path, size_t max_bytes) {
+  std::string text;
+  if (procfs::read_file(procfs::system_file_access(), path, text, max_bytes) != 0) {
+    return std::nullopt;
+  }
+  return text;
 }
 
 }  // namespace memscope::cli

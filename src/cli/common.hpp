@@ -79,4 +79,8 @@ std::string describe_signal(int signal_number);
 // Writes text to a file, replacing it; an error names the path.
 Status write_text_file(const std::string& path, const std::string& text);
 
+// A small file (procfs, sysfs, a config) read whole, at most max_bytes; nullopt when it cannot
+// be read.
+std::optional<std::string> read_small_file(const std::string& path, size_t max_bytes);
+
 }  // namespace memscope::cli

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <nlohmann/json.hpp>
 
+#include "cli/common.hpp"
 #include "collect/linux/file_access.hpp"
 #include "collect/linux/system_collector.hpp"
 #include "collect/nvml/nvml_collector.hpp"
@@ -41,11 +42,7 @@ std::optional<int64_t> parse_int(std::string_view text) {
 }
 
 std::optional<std::string> read_small(const std::string& path) {
-  std::string text;
-  if (procfs::read_file(procfs::system_file_access(), path, text, kMaxSmallFileBytes) != 0) {
-    return std::nullopt;
-  }
-  return text;
+  return read_small_file(path, kMaxSmallFileBytes);
 }
 
 // "/a/b" -> "/a" -> "/".
